@@ -1,0 +1,182 @@
+"""`approver` and its subcommands. Parsing and printing only: the work is done by the layers below."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from approver import __version__
+from approver.core.policy import PolicyError
+from approver.ipc.client import ServiceUnavailable, Timeouts, query_status
+from approver.ipc.spool import read_spool_file, spool_files
+from approver.platform.paths import Home
+from approver.proxy.driver import ProxyOptions, ServerStartError, run_proxy
+from approver.service.decision_log import LogError, read_entries
+from approver.service.runtime import serve_headless
+from approver.service.server import AlreadyRunning
+
+EXIT_NOT_RUNNING = 3
+
+
+class CliError(Exception):
+    """One clear line for the user, and an exit code."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="approver",
+        description="MCP Approver: approve or deny the tool calls AI assistants make on MCP servers.",
+    )
+    parser.add_argument("--version", action="version", version=f"mcp-approver {__version__}")
+    commands = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    proxy = commands.add_parser(
+        "proxy",
+        help="relay one MCP server over stdio, holding each tool call for a decision",
+        description="Start COMMAND as an MCP server and relay stdio to it; configure your MCP client to run "
+        "this instead of the server.",
+    )
+    proxy.add_argument("--name", required=True, help="the server's name, as rules and the log refer to it")
+    proxy.add_argument(
+        "--ack-timeout",
+        type=float,
+        default=Timeouts.acknowledge,
+        metavar="SECONDS",
+        help="deny when the service does not acknowledge a call within this time (default %(default)s)",
+    )
+    proxy.add_argument("server_command", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARG ...]")
+
+    serve = commands.add_parser("serve", help="run the decision service")
+    serve.add_argument(
+        "--headless", action="store_true", help="without the desktop app: calls no rule allows are denied"
+    )
+    serve.add_argument("--policy", type=Path, metavar="FILE", help="the policy file (default: the user's policy)")
+
+    commands.add_parser("status", help="exit 0 if a decision service is running for this home, 3 if not")
+
+    log = commands.add_parser("log", help="the decision log")
+    log_commands = log.add_subparsers(dest="log_command", parser_class=_Parser, required=True)
+    show = log_commands.add_parser("show", help="print decisions, oldest first")
+    show.add_argument("--json", action="store_true", help="one JSON object per line")
+    show.add_argument("--limit", type=int, metavar="N", help="only the last N decisions")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        code = _dispatch(args)
+    except CliError as exc:
+        print(f"approver: {exc}", file=sys.stderr)
+        code = exc.code
+    except KeyboardInterrupt:
+        code = 130
+    sys.exit(code)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    home = Home.from_environment()
+    if args.command is None:
+        raise CliError(
+            "the desktop app is not part of this version yet; run the decision service with "
+            "`approver serve --headless [--policy FILE]`",
+            code=2,
+        )
+    if args.command == "proxy":
+        return _proxy(args, home)
+    if args.command == "serve":
+        return _serve(args, home)
+    if args.command == "status":
+        return _status(home)
+    return _log_show(args, home)
+
+
+def _proxy(args: argparse.Namespace, home: Home) -> int:
+    command = list(args.server_command)
+    if command[:1] == ["--"]:
+        command = command[1:]
+    if not command:
+        raise CliError("proxy needs the server command after `--`, e.g. approver proxy --name fs -- npx server", 2)
+    if args.ack_timeout <= 0:
+        raise CliError("--ack-timeout must be positive", 2)
+    options = ProxyOptions(name=args.name, command=command, timeouts=Timeouts(acknowledge=args.ack_timeout))
+    try:
+        return asyncio.run(run_proxy(options, home))
+    except ServerStartError as exc:
+        raise CliError(str(exc), code=127) from None
+
+
+def _serve(args: argparse.Namespace, home: Home) -> int:
+    if not args.headless:
+        raise CliError("the desktop app is not part of this version yet; use `approver serve --headless`", 2)
+    try:
+        asyncio.run(serve_headless(home, args.policy))
+    except (AlreadyRunning, PolicyError) as exc:
+        raise CliError(str(exc)) from None
+    except OSError as exc:
+        raise CliError(f"cannot start the decision service: {exc}") from None
+    return 0
+
+
+def _status(home: Home) -> int:
+    try:
+        reply = asyncio.run(query_status(home))
+    except ServiceUnavailable as exc:
+        print(f"MCP Approver is not running for {home.label} ({exc})")
+        return EXIT_NOT_RUNNING
+    print(
+        f"MCP Approver is running for {reply.home}: pid {reply.pid}, {reply.mode}, "
+        f"{reply.proxies} proxies connected, policy {reply.policy}"
+    )
+    return 0
+
+
+def _decisions(home: Home) -> Iterator[dict[str, Any]]:
+    for entry in read_entries(home.log_file):
+        if entry.get("kind") == "decision":
+            yield entry
+    for path in spool_files(home.spool_file):
+        for facts in read_spool_file(path):
+            # Not in the log yet: the service takes these in when it next starts.
+            yield {
+                "ts": facts.decided_at,
+                "pending": True,
+                **facts.model_dump(mode="json", exclude_none=True),
+            }
+
+
+def _log_show(args: argparse.Namespace, home: Home) -> int:
+    if args.limit is not None and args.limit < 0:
+        raise CliError("--limit must be 0 or more", 2)
+    try:
+        entries = list(_decisions(home))
+    except LogError as exc:
+        raise CliError(str(exc)) from None
+    if args.limit is not None:
+        entries = entries[-args.limit :] if args.limit else []
+    for entry in entries:
+        if args.json:
+            print(json.dumps(entry, ensure_ascii=False))
+        else:
+            pending = " (not yet in the log)" if entry.get("pending") else ""
+            print(
+                f"{entry.get('ts')}  {entry.get('decision', '?'):5}  {entry.get('actor', '?'):7}  "
+                f"{entry.get('server')}/{entry.get('tool')}  {entry.get('reason')}{pending}"
+            )
+    if not entries and not args.json:
+        print(f"No decisions recorded yet in {home.log_file}")
+    return 0

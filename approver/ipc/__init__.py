@@ -1,0 +1,1 @@
+"""The versioned local protocol between proxies and the decision service."""

@@ -1,0 +1,110 @@
+"""The versioned protocol between proxies and the decision service: JSON lines over a same-user local socket.
+
+    proxy                                   service
+    hello {v, role, pid, server}      ->
+                                      <-    welcome {v, service, mode}      (or refused {reason})
+    decide {ref, call}                ->
+                                      <-    holding {ref, deadline_ms}      (at once: the service has it)
+                                      <-    verdict {ref, verdict}          (when decided)
+    withdraw {ref, reason}            ->                                    (the call no longer needs a decision)
+    status {}                         ->
+                                      <-    status {pid, home, mode, proxies, policy}
+
+A proxy that gets no `holding` within its acknowledgement timeout, or no verdict by the announced deadline,
+denies the call: the service is absent or stuck, and we fail closed.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, TypeAlias
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from approver.core.models import ToolCall, Verdict
+
+PROTOCOL_VERSION = 1
+MAX_MESSAGE_BYTES = 512 * 1024 * 1024  # a decide carries the call's arguments, which may be large
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class Hello(_Message):
+    type: Literal["hello"] = "hello"
+    v: int = PROTOCOL_VERSION
+    role: Literal["proxy", "status"]
+    pid: int
+    server: str | None = None
+
+
+class Welcome(_Message):
+    type: Literal["welcome"] = "welcome"
+    v: int = PROTOCOL_VERSION
+    service: str
+    mode: Literal["headless", "desktop"]
+
+
+class Refused(_Message):
+    type: Literal["refused"] = "refused"
+    reason: str
+
+
+class Decide(_Message):
+    type: Literal["decide"] = "decide"
+    ref: int
+    call: ToolCall
+
+
+class Holding(_Message):
+    type: Literal["holding"] = "holding"
+    ref: int
+    deadline_ms: int = Field(ge=0)
+
+
+class VerdictMessage(_Message):
+    type: Literal["verdict"] = "verdict"
+    ref: int
+    verdict: Verdict
+
+
+class WithdrawMessage(_Message):
+    type: Literal["withdraw"] = "withdraw"
+    ref: int
+    reason: str
+
+
+class StatusRequest(_Message):
+    type: Literal["status"] = "status"
+
+
+class StatusReply(_Message):
+    type: Literal["status-reply"] = "status-reply"
+    pid: int
+    home: str
+    mode: Literal["headless", "desktop"]
+    proxies: int
+    policy: str
+
+
+IpcMessage: TypeAlias = Annotated[
+    Hello | Welcome | Refused | Decide | Holding | VerdictMessage | WithdrawMessage | StatusRequest | StatusReply,
+    Field(discriminator="type"),
+]
+_ADAPTER: TypeAdapter[IpcMessage] = TypeAdapter(IpcMessage)
+
+
+class ProtocolError(ValueError):
+    """The peer sent something that is not a message of this protocol version."""
+
+
+def encode(message: _Message) -> bytes:
+    return message.model_dump_json().encode("utf-8") + b"\n"
+
+
+def decode(line: bytes) -> IpcMessage:
+    try:
+        return _ADAPTER.validate_json(line)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ProtocolError(f"unexpected message: {first['msg']} at {first['loc']}") from None

@@ -1,0 +1,80 @@
+"""Every file and socket of one MCP Approver installation, rooted at APPROVER_HOME or the platform defaults."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+APP_NAME = "mcp-approver"
+# sun_path is 108 bytes on Linux and 104 on macOS, terminator included.
+_MAX_SOCKET_PATH = 100 if sys.platform == "darwin" else 104
+
+
+@dataclass(frozen=True)
+class Home:
+    config_dir: Path
+    data_dir: Path
+    run_dir: Path
+    explicit: bool  # set by APPROVER_HOME
+
+    @classmethod
+    def from_environment(cls) -> Home:
+        root = os.environ.get("APPROVER_HOME")
+        if root:
+            base = Path(root).expanduser().resolve()
+            return cls(base / "config", base / "data", base / "run", explicit=True)
+        runtime = platformdirs.user_runtime_dir(APP_NAME)
+        run_dir = Path(runtime) if os.environ.get("XDG_RUNTIME_DIR") or sys.platform != "linux" else None
+        data_dir = Path(platformdirs.user_data_dir(APP_NAME))
+        return cls(
+            Path(platformdirs.user_config_dir(APP_NAME)),
+            data_dir,
+            run_dir or data_dir / "run",
+            explicit=False,
+        )
+
+    @property
+    def label(self) -> str:
+        return str(self.config_dir.parent) if self.explicit else "the default MCP Approver home"
+
+    @property
+    def policy_file(self) -> Path:
+        return self.config_dir / "policy.json"
+
+    @property
+    def log_file(self) -> Path:
+        return self.data_dir / "decisions.jsonl"
+
+    @property
+    def spool_file(self) -> Path:
+        """Decisions proxies made alone (service unreachable), for the service to take into the log."""
+        return self.data_dir / "proxy-decisions.jsonl"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.run_dir / "service.lock"
+
+    @property
+    def socket_path(self) -> Path:
+        preferred = self.run_dir / "service.sock"
+        if len(os.fsencode(preferred)) <= _MAX_SOCKET_PATH:
+            return preferred
+        # A deep APPROVER_HOME would not fit in sun_path: use a short per-user directory keyed by the home.
+        digest = hashlib.sha256(os.fsencode(self.run_dir)).hexdigest()[:16]
+        return Path(tempfile.gettempdir()) / f"approver-{os.getuid()}" / f"{digest}.sock"
+
+
+def ensure_private_dir(path: Path) -> None:
+    """Create a directory only this user may enter, refusing one someone else owns or can write to."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = path.lstat()
+    if info.st_uid != os.getuid():
+        raise PermissionError(f"{path} belongs to another user; refusing to use it")
+    if info.st_mode & 0o077:
+        path.chmod(0o700)

@@ -1,0 +1,1 @@
+"""The stdio relay: a sans-IO framer and gate (`relay`) driven by a thin asyncio shell (`driver`)."""

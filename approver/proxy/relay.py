@@ -1,0 +1,386 @@
+"""The gate between an MCP client and one stdio server, as a sans-IO state machine.
+
+The driver feeds it events (bytes from either side, a verdict, EOF, the server's exit) and carries out the
+commands it returns (write these bytes, ask for a decision, withdraw a question, report to stderr). It never
+blocks and never does I/O, so every path through it is tested by feeding events and reading commands.
+
+Rules it keeps:
+- Every message that is not gated reaches the other side as the exact bytes that came in.
+- A `tools/call` request is held; only an allow verdict whose digest matches the held bytes releases those very
+  bytes. Anything else (deny, mismatch, error) answers the client with an isError result and forwards nothing.
+- A request the server can no longer answer (it exited) is answered with an error instead of hanging.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any, TypeAlias
+
+from approver.core import jsonrpc
+from approver.core.jsonrpc import (
+    INVALID_REQUEST,
+    PARSE_ERROR,
+    SERVER_UNAVAILABLE,
+    MalformedMessage,
+    Notification,
+    Request,
+    RequestId,
+)
+from approver.core.models import (
+    Actor,
+    ClientInfo,
+    Decision,
+    ProtocolEra,
+    ToolCall,
+    ToolInfo,
+    Verdict,
+    request_digest,
+)
+from approver.core.wording import denial_text
+from approver.proxy.framing import DEFAULT_MAX_LINE, LineFramer, Oversized
+
+GATED_METHODS = frozenset({"tools/call"})
+INVALID_PARAMS = -32602
+
+
+@dataclass(frozen=True, slots=True)
+class ToServer:
+    data: bytes  # one message, without its newline
+
+
+@dataclass(frozen=True, slots=True)
+class ToClient:
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class AskDecision:
+    hold: int
+    call: ToolCall
+
+
+@dataclass(frozen=True, slots=True)
+class Withdraw:
+    """The held call no longer needs a decision (the client cancelled it, left, or the server died)."""
+
+    hold: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """A line for the proxy's stderr, which MCP clients show in their server logs."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class CloseServerInput:
+    """The client is gone: close the server's stdin so it can end (the driver escalates if it does not)."""
+
+
+Command: TypeAlias = ToServer | ToClient | AskDecision | Withdraw | Report | CloseServerInput
+
+
+@dataclass(slots=True)
+class _Held:
+    request_id: RequestId
+    forwarded: bytes
+    call: ToolCall
+
+
+@dataclass(slots=True)
+class _SessionFacts:
+    """What the relay learns while watching the session; it enriches what the person is shown."""
+
+    era: ProtocolEra = ProtocolEra.UNKNOWN
+    client: ClientInfo = field(default_factory=ClientInfo)
+    tools: dict[str, ToolInfo] = field(default_factory=dict)
+
+
+class Relay:
+    def __init__(
+        self,
+        server: str,
+        server_command: list[str] | None = None,
+        max_line: int = DEFAULT_MAX_LINE,
+    ) -> None:
+        self.server = server
+        self.server_command = list(server_command or [])
+        self._from_client = LineFramer(max_line)
+        self._from_server = LineFramer(max_line)
+        self._hold_ids = itertools.count(1)
+        self._held: dict[int, _Held] = {}
+        # Requests the server has received and not yet answered: id key -> (id, method).
+        self._in_flight: dict[tuple[str, RequestId], tuple[RequestId, str]] = {}
+        self._facts = _SessionFacts()
+        self._server_exit: str | None = None  # set once the server is gone
+        self._client_gone = False
+
+    # -- inspection (for the driver and tests) -------------------------------------------------------------
+
+    @property
+    def held_count(self) -> int:
+        return len(self._held)
+
+    @property
+    def in_flight_count(self) -> int:
+        return len(self._in_flight)
+
+    @property
+    def era(self) -> ProtocolEra:
+        return self._facts.era
+
+    # -- events from the client -------------------------------------------------------------------------------
+
+    def client_data(self, data: bytes) -> list[Command]:
+        commands: list[Command] = []
+        for frame in self._from_client.feed(data):
+            if isinstance(frame, Oversized):
+                commands.append(Report(f"dropped a client message over {self._from_client.max_line} bytes"))
+                commands.append(
+                    ToClient(
+                        jsonrpc.error_response(
+                            None, INVALID_REQUEST, "message too large for MCP Approver's proxy; not forwarded"
+                        )
+                    )
+                )
+            else:
+                self._client_line(frame, commands)
+        return commands
+
+    def client_eof(self) -> list[Command]:
+        commands: list[Command] = []
+        if self._from_client.pending:
+            commands.append(Report("the client closed its output in the middle of a message; dropped"))
+        self._client_gone = True
+        for hold in list(self._held):
+            del self._held[hold]
+            commands.append(Withdraw(hold, "the client disconnected"))
+        commands.append(CloseServerInput())
+        return commands
+
+    def _client_line(self, line: bytes, commands: list[Command]) -> None:
+        try:
+            value = jsonrpc.loads_strict(line)
+        except MalformedMessage as exc:
+            commands.append(Report(f"client sent an unreadable message ({exc}); not forwarded"))
+            commands.append(ToClient(jsonrpc.error_response(None, PARSE_ERROR, f"Parse error: {exc}")))
+            return
+        if isinstance(value, list):
+            self._client_batch(line, value, commands)
+            return
+        try:
+            message = jsonrpc.classify(value)
+        except MalformedMessage as exc:
+            raw_id = value.get("id") if isinstance(value, dict) else None
+            safe_id = raw_id if isinstance(raw_id, str | int) and not isinstance(raw_id, bool) else None
+            commands.append(Report(f"client sent an invalid JSON-RPC message ({exc}); not forwarded"))
+            commands.append(ToClient(jsonrpc.error_response(safe_id, INVALID_REQUEST, f"Invalid request: {exc}")))
+            return
+        self._client_message(line, message, commands)
+
+    def _client_batch(self, line: bytes, values: list[Any], commands: list[Command]) -> None:
+        """JSON-RPC batches (allowed by MCP 2025-03-26 only). Relayed whole unless they carry a gated call."""
+        try:
+            messages = [jsonrpc.classify(value) for value in values]
+        except MalformedMessage as exc:
+            commands.append(Report(f"client sent an invalid JSON-RPC batch ({exc}); not forwarded"))
+            commands.append(ToClient(jsonrpc.error_response(None, INVALID_REQUEST, f"Invalid batch: {exc}")))
+            return
+        if not any(isinstance(m, Request) and m.method in GATED_METHODS for m in messages):
+            if self._refuse_if_server_gone(messages, commands):
+                return
+            for message in messages:
+                self._track(message)
+            commands.append(ToServer(line))
+            return
+        # Each call must be decided, and forwarded, on its own: split the batch into single messages, each
+        # serialised once here so that the digest a decision binds to covers exactly what is then sent.
+        commands.append(Report("split a JSON-RPC batch carrying tools/call so each call is decided on its own"))
+        for value, message in zip(values, messages, strict=True):
+            self._client_message(jsonrpc.encode(value), message, commands)
+
+    def _client_message(self, line: bytes, message: jsonrpc.Message, commands: list[Command]) -> None:
+        if self._refuse_if_server_gone([message], commands):
+            return
+        if isinstance(message, Request):
+            if message.method in GATED_METHODS:
+                self._hold(line, message, commands)
+                return
+            self._learn_from_request(message)
+        elif (
+            isinstance(message, Notification)
+            and message.method == "notifications/cancelled"
+            and self._cancel_held(message, commands)
+        ):
+            return
+        self._track(message)
+        commands.append(ToServer(line))
+
+    def _refuse_if_server_gone(self, messages: list[jsonrpc.Message], commands: list[Command]) -> bool:
+        if self._server_exit is None:
+            return False
+        for message in messages:
+            if isinstance(message, Request):
+                commands.append(ToClient(self._server_gone_error(message.id)))
+        return True
+
+    def _track(self, message: jsonrpc.Message) -> None:
+        if isinstance(message, Request):
+            self._in_flight[jsonrpc.id_key(message.id)] = (message.id, message.method)
+
+    def _learn_from_request(self, request: Request) -> None:
+        if request.method == "initialize":
+            self._facts.era = ProtocolEra.HANDSHAKE
+            self._facts.client = _client_info(request.params.get("clientInfo")) or self._facts.client
+        elif request.method == "server/discover":
+            self._facts.era = ProtocolEra.STATELESS
+        meta = request.params.get("_meta")
+        if isinstance(meta, dict):
+            # 2026-07-28 requests describe their client themselves.
+            described = _client_info(meta.get("io.modelcontextprotocol/clientInfo"))
+            if described is not None:
+                self._facts.client = described
+
+    # -- holding and deciding -------------------------------------------------------------------------------------
+
+    def _hold(self, line: bytes, request: Request, commands: list[Command]) -> None:
+        name = request.params.get("name")
+        arguments = request.params.get("arguments", {})
+        if not isinstance(name, str) or not isinstance(arguments, dict):
+            commands.append(Report("client sent a tools/call without a tool name or with non-object arguments"))
+            commands.append(
+                ToClient(
+                    jsonrpc.error_response(
+                        request.id,
+                        INVALID_PARAMS,
+                        "Invalid params: tools/call needs a string 'name' and an object 'arguments'",
+                    )
+                )
+            )
+            return
+        self._learn_from_request(request)
+        call = ToolCall(
+            server=self.server,
+            server_command=self.server_command,
+            client=self._facts.client,
+            tool=name,
+            arguments=arguments,
+            request_id=request.id,
+            digest=request_digest(line),
+            era=self._facts.era,
+            task="task" in request.params,
+            tool_info=self._facts.tools.get(name),
+        )
+        hold = next(self._hold_ids)
+        self._held[hold] = _Held(request.id, line, call)
+        commands.append(AskDecision(hold, call))
+
+    def _cancel_held(self, notification: Notification, commands: list[Command]) -> bool:
+        """A cancellation of a call we still hold: the server never saw it, so neither sees the cancel."""
+        target = notification.params.get("requestId")
+        for hold, held in self._held.items():
+            if type(held.request_id) is type(target) and held.request_id == target:
+                del self._held[hold]
+                commands.append(Withdraw(hold, "the client cancelled the request"))
+                return True
+        return False
+
+    def decided(self, hold: int, verdict: Verdict) -> list[Command]:
+        held = self._held.pop(hold, None)
+        if held is None:
+            return []  # withdrawn meanwhile (cancelled, client gone, server gone): nothing to release
+        commands: list[Command] = []
+        if verdict.decision is Decision.ALLOW and verdict.digest != held.call.digest:
+            verdict = Verdict(
+                decision=Decision.DENY,
+                actor=Actor.ERROR,
+                reason="the approval was for different bytes than the held request",
+                digest=held.call.digest,
+            )
+            commands.append(Report(f"refused an approval bound to another request for '{held.call.tool}'"))
+        if verdict.decision is Decision.ALLOW:
+            self._in_flight[jsonrpc.id_key(held.request_id)] = (held.request_id, "tools/call")
+            commands.append(ToServer(held.forwarded))
+        else:
+            text = denial_text(self.server, held.call.tool, verdict)
+            commands.append(ToClient(jsonrpc.tool_error_result(held.request_id, text)))
+        return commands
+
+    # -- events from the server -----------------------------------------------------------------------------------
+
+    def server_data(self, data: bytes) -> list[Command]:
+        commands: list[Command] = []
+        for frame in self._from_server.feed(data):
+            if isinstance(frame, Oversized):
+                commands.append(
+                    Report(f"server wrote a message over {self._from_server.max_line} bytes; not forwarded")
+                )
+                continue
+            try:
+                value = jsonrpc.loads_lenient(frame)
+            except MalformedMessage:
+                preview = frame[:200].decode("utf-8", "replace")
+                commands.append(Report(f"server wrote a non-JSON line to stdout; not forwarded: {preview}"))
+                continue
+            for item in value if isinstance(value, list) else [value]:
+                self._observe_server_message(item)
+            commands.append(ToClient(frame))
+        return commands
+
+    def _observe_server_message(self, value: Any) -> None:
+        if not isinstance(value, dict) or "method" in value:
+            return
+        raw_id = value.get("id")
+        if isinstance(raw_id, bool) or not isinstance(raw_id, str | int):
+            return
+        entry = self._in_flight.pop(jsonrpc.id_key(raw_id), None)
+        if entry is not None and entry[1] == "tools/list":
+            self._learn_tools(value.get("result"))
+
+    def _learn_tools(self, result: Any) -> None:
+        tools = result.get("tools") if isinstance(result, dict) else None
+        if not isinstance(tools, list):
+            return
+        for tool in tools:
+            if isinstance(tool, dict) and isinstance(tool.get("name"), str):
+                annotations = tool.get("annotations")
+                description = tool.get("description")
+                self._facts.tools[tool["name"]] = ToolInfo(
+                    description=description if isinstance(description, str) else None,
+                    annotations=annotations if isinstance(annotations, dict) else None,
+                )
+
+    def server_exited(self, detail: str) -> list[Command]:
+        """The server process ended (`detail` says how). Everything still waiting on it gets an answer now."""
+        commands: list[Command] = []
+        self._server_exit = detail
+        if self._from_server.pending:
+            commands.append(Report("the server exited in the middle of a message; dropped"))
+        if self._client_gone:
+            self._in_flight.clear()
+            return commands
+        for request_id, _method in self._in_flight.values():
+            commands.append(ToClient(self._server_gone_error(request_id)))
+        self._in_flight.clear()
+        for hold, held in list(self._held.items()):
+            del self._held[hold]
+            commands.append(Withdraw(hold, "the server exited"))
+            commands.append(ToClient(self._server_gone_error(held.request_id)))
+        return commands
+
+    def _server_gone_error(self, request_id: RequestId) -> bytes:
+        return jsonrpc.error_response(
+            request_id,
+            SERVER_UNAVAILABLE,
+            f"MCP server '{self.server}' is not running ({self._server_exit}); the request was not processed",
+        )
+
+
+def _client_info(raw: Any) -> ClientInfo | None:
+    if isinstance(raw, dict) and isinstance(raw.get("name"), str):
+        version = raw.get("version")
+        return ClientInfo(name=raw["name"], version=version if isinstance(version, str) else None)
+    return None

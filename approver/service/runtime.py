@@ -1,0 +1,70 @@
+"""Starting and stopping the decision service: lock, policy, log, spool, socket, in that order."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Literal
+
+from approver.platform.paths import Home, ensure_private_dir
+from approver.service.decision_log import DecisionLogWriter, take_spool
+from approver.service.decisions import Approver, DecisionService
+from approver.service.policy_store import PolicyStore
+from approver.service.server import DecisionServer, InstanceLock
+
+
+@asynccontextmanager
+async def running_service(
+    home: Home,
+    policy_file: Path | None,
+    approver: Approver | None = None,
+    mode: Literal["headless", "desktop"] = "headless",
+) -> AsyncIterator[DecisionServer]:
+    """The service, up and listening, for the duration of the block.
+
+    Raises AlreadyRunning, PolicyError or OSError before anything listens: it never starts half-configured.
+    """
+    lock = InstanceLock(home.lock_file)
+    lock.acquire()
+    try:
+        ensure_private_dir(home.data_dir)
+        policies = PolicyStore(policy_file or home.policy_file, required=policy_file is not None)
+        log = DecisionLogWriter(home.log_file)
+        try:
+            taken = take_spool(home.spool_file, log)
+            if taken:
+                print(
+                    f"approver: took {taken} decision(s) proxies made while the service was away into the log",
+                    file=sys.stderr,
+                )
+            server = DecisionServer(home, DecisionService(policies, log, approver), mode)
+            await server.start()
+            try:
+                yield server
+            finally:
+                await server.close()
+        finally:
+            log.close()
+    finally:
+        lock.release()
+
+
+async def serve_headless(home: Home, policy_file: Path | None) -> None:
+    async with running_service(home, policy_file) as server:
+        print(
+            f"MCP Approver decision service (headless) is running for {home.label}.\n"
+            f"  socket: {home.socket_path}\n  policy: {server.service.policies.describe()}\n"
+            f"  log:    {home.log_file}\n"
+            "Calls no rule allows are denied (no approver present). Stop with Ctrl+C.",
+            file=sys.stderr,
+            flush=True,
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(signum, stop.set)
+        await stop.wait()

@@ -1,0 +1,173 @@
+"""The decision service's local socket: one per user and home, reachable only by the same OS user.
+
+There is no TCP port, so no web page can reach it. The socket lives in a 0700 directory and is itself 0600, and
+every connection's peer uid is checked against ours (SO_PEERCRED / LOCAL_PEERCRED). A lock file makes the service
+a single instance per home; the socket is only (re)bound while holding that lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+import sys
+from pathlib import Path
+from typing import IO, Literal
+
+from approver import __version__
+from approver.ipc import protocol
+from approver.ipc.protocol import (
+    Decide,
+    Hello,
+    Holding,
+    ProtocolError,
+    Refused,
+    StatusReply,
+    StatusRequest,
+    VerdictMessage,
+    Welcome,
+    WithdrawMessage,
+)
+from approver.platform.aio import TaskSet
+from approver.platform.paths import Home, ensure_private_dir
+from approver.platform.peercred import peer_uid
+from approver.service.decisions import DecisionService
+
+
+class AlreadyRunning(RuntimeError):
+    pass
+
+
+class InstanceLock:
+    """An exclusive lock on the home's lock file, held for the service's lifetime."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._handle: IO[str] | None = None
+
+    def acquire(self) -> None:
+        ensure_private_dir(self.path.parent)
+        handle = self.path.open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "another process"
+            handle.close()
+            raise AlreadyRunning(f"MCP Approver is already running for this home (pid {owner})") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._handle = handle
+
+    def release(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+
+class DecisionServer:
+    def __init__(self, home: Home, service: DecisionService, mode: Literal["headless", "desktop"] = "headless") -> None:
+        self.home = home
+        self.service = service
+        self.mode = mode
+        self._server: asyncio.Server | None = None
+        self._proxies = 0
+        self._tasks = TaskSet()
+
+    async def start(self) -> None:
+        """Bind the socket. The caller holds the instance lock, so a socket file already there is stale."""
+        path = self.home.socket_path
+        ensure_private_dir(path.parent)
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        old_umask = os.umask(0o177)  # the socket is created 0600: no window in which others could connect
+        try:
+            self._server = await asyncio.start_unix_server(
+                self._serve_connection, str(path), limit=protocol.MAX_MESSAGE_BYTES
+            )
+        finally:
+            os.umask(old_umask)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._tasks.cancel_all()
+            with contextlib.suppress(FileNotFoundError):
+                self.home.socket_path.unlink()
+
+    async def _serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        sock = writer.get_extra_info("socket")
+        uid = peer_uid(sock) if sock is not None else None
+        if uid is not None and uid != os.getuid():
+            writer.close()
+            return
+        in_progress: dict[int, asyncio.Task[None]] = {}
+        counted = False
+        try:
+            hello = await self._greet(reader, writer)
+            if hello is None:
+                return
+            counted = hello.role == "proxy"
+            self._proxies += counted
+            while line := await reader.readline():
+                message = protocol.decode(line)
+                if isinstance(message, Decide):
+                    in_progress[message.ref] = self._tasks.spawn(
+                        self._decide(message, writer, in_progress), name=f"decide-{message.ref}"
+                    )
+                elif isinstance(message, WithdrawMessage):
+                    task = in_progress.pop(message.ref, None)
+                    if task is not None:
+                        task.cancel()
+                elif isinstance(message, StatusRequest):
+                    writer.write(protocol.encode(self.status()))
+        except (ProtocolError, ValueError) as exc:
+            print(f"approver: dropped a connection that broke the protocol: {exc}", file=sys.stderr)
+        except OSError:
+            pass  # the peer went away
+        finally:
+            self._proxies -= counted
+            for task in in_progress.values():
+                task.cancel()
+            writer.close()
+
+    async def _greet(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> Hello | None:
+        line = await reader.readline()
+        if not line:
+            return None
+        try:
+            hello = protocol.decode(line)
+        except ProtocolError:
+            hello = None
+        if not isinstance(hello, Hello) or hello.v != protocol.PROTOCOL_VERSION:
+            reason = (
+                f"this service speaks protocol version {protocol.PROTOCOL_VERSION}; "
+                "upgrade the proxy and the app together"
+            )
+            writer.write(protocol.encode(Refused(reason=reason)))
+            return None
+        writer.write(protocol.encode(Welcome(service=f"mcp-approver {__version__}", mode=self.mode)))
+        return hello
+
+    async def _decide(
+        self, message: Decide, writer: asyncio.StreamWriter, in_progress: dict[int, asyncio.Task[None]]
+    ) -> None:
+        writer.write(protocol.encode(Holding(ref=message.ref, deadline_ms=self.service.deadline_ms)))
+        try:
+            verdict = await self.service.decide(message.call)
+        finally:
+            in_progress.pop(message.ref, None)
+        if not writer.is_closing():
+            writer.write(protocol.encode(VerdictMessage(ref=message.ref, verdict=verdict)))
+
+    def status(self) -> StatusReply:
+        return StatusReply(
+            pid=os.getpid(),
+            home=self.home.label,
+            mode=self.mode,
+            proxies=self._proxies,
+            policy=self.service.policies.describe(),
+        )
