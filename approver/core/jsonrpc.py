@@ -22,6 +22,7 @@ INVALID_REQUEST = -32600
 INTERNAL_ERROR = -32603
 # Implementation-defined server error range: -32000 to -32099.
 SERVER_UNAVAILABLE = -32001
+CALL_DENIED = -32003  # a task-augmented tools/call we refused: a CallToolResult is not a valid answer there
 
 
 class MalformedMessage(ValueError):
@@ -128,12 +129,12 @@ def error_response(request_id: RequestId | None, code: int, message: str) -> byt
     return encode({"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}})
 
 
-def tool_error_result(request_id: RequestId, text: str) -> bytes:
-    """A CallToolResult with isError: the model reads the text, the client shows a failed tool call."""
-    return encode(
-        {
-            "jsonrpc": "2.0",
-            "id": request_id,
-            "result": {"content": [{"type": "text", "text": text}], "isError": True},
-        }
-    )
+def tool_error_result(request_id: RequestId, text: str, *, stateless: bool = False) -> bytes:
+    """A CallToolResult with isError: the model reads the text, the client shows a failed tool call.
+
+    2026-07-28 results must say they are complete (`resultType`); earlier eras do not know the field.
+    """
+    result: dict[str, JSONValue] = {"content": [{"type": "text", "text": text}], "isError": True}
+    if stateless:
+        result["resultType"] = "complete"
+    return encode({"jsonrpc": "2.0", "id": request_id, "result": result})

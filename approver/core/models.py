@@ -67,6 +67,10 @@ class ToolCall(BaseModel):
     digest: str = Field(description="request_digest() of the exact bytes that will be forwarded.")
     era: ProtocolEra = ProtocolEra.UNKNOWN
     task: bool = Field(default=False, description="The call asks the server to run it as a task.")
+    continuation: bool = Field(
+        default=False,
+        description="A 2026-07-28 retry carrying inputResponses/requestState after an input_required result.",
+    )
     tool_info: ToolInfo | None = Field(default=None, description="None when tools/list never described it.")
 
 

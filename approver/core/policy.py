@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from approver.core.jsonrpc import MalformedMessage, loads_strict
 
@@ -35,15 +35,6 @@ class Rule(BaseModel):
     tool: str = Field(default="*", min_length=1, description="Glob over the tool name.")
     id: str | None = Field(default=None, min_length=1, description="A stable name for the rule.")
     note: str | None = None
-
-    @field_validator("server", "tool")
-    @classmethod
-    def _glob_compiles(cls, value: str) -> str:
-        try:
-            re.compile(fnmatch.translate(value))
-        except re.error as exc:  # e.g. an unbalanced character class
-            raise ValueError(f"not a valid glob: {exc}") from exc
-        return value
 
 
 class Policy(BaseModel):

@@ -72,10 +72,11 @@ class _Output:
             self.broken = True
 
     async def close(self) -> None:
+        """Flush what the client has not read yet, then close: the last answers must not be lost at exit."""
         if self._writer is not None:
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                await self._writer.drain()
             self._writer.close()
-            with contextlib.suppress(OSError):
-                await self._writer.wait_closed()
 
 
 async def _stdio() -> tuple[Callable[[], Awaitable[bytes]], _Output]:
@@ -94,6 +95,8 @@ async def _stdio() -> tuple[Callable[[], Awaitable[bytes]], _Output]:
 
     try:
         transport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin, sys.stdout.buffer)
+        # drain() then waits until the client has taken everything, so nothing is left behind at exit.
+        transport.set_write_buffer_limits(high=0)
         writer = asyncio.StreamWriter(transport, protocol, None, loop)
         return read_stdin, _Output(writer)
     except ValueError:

@@ -19,6 +19,7 @@ from typing import Any, TypeAlias
 
 from approver.core import jsonrpc
 from approver.core.jsonrpc import (
+    CALL_DENIED,
     INVALID_REQUEST,
     PARSE_ERROR,
     SERVER_UNAVAILABLE,
@@ -41,6 +42,8 @@ from approver.core.wording import denial_text
 from approver.proxy.framing import DEFAULT_MAX_LINE, LineFramer, Oversized
 
 GATED_METHODS = frozenset({"tools/call"})
+STATELESS_VERSION_KEY = "io.modelcontextprotocol/protocolVersion"
+STATELESS_CLIENT_KEY = "io.modelcontextprotocol/clientInfo"
 INVALID_PARAMS = -32602
 
 
@@ -238,9 +241,10 @@ class Relay:
         elif request.method == "server/discover":
             self._facts.era = ProtocolEra.STATELESS
         meta = request.params.get("_meta")
-        if isinstance(meta, dict):
-            # 2026-07-28 requests describe their client themselves.
-            described = _client_info(meta.get("io.modelcontextprotocol/clientInfo"))
+        if isinstance(meta, dict) and STATELESS_VERSION_KEY in meta:
+            # 2026-07-28 requests describe their era and client themselves.
+            self._facts.era = ProtocolEra.STATELESS
+            described = _client_info(meta.get(STATELESS_CLIENT_KEY))
             if described is not None:
                 self._facts.client = described
 
@@ -272,6 +276,7 @@ class Relay:
             digest=request_digest(line),
             era=self._facts.era,
             task="task" in request.params,
+            continuation="inputResponses" in request.params or "requestState" in request.params,
             tool_info=self._facts.tools.get(name),
         )
         hold = next(self._hold_ids)
@@ -306,7 +311,13 @@ class Relay:
             commands.append(ToServer(held.forwarded))
         else:
             text = denial_text(self.server, held.call.tool, verdict)
-            commands.append(ToClient(jsonrpc.tool_error_result(held.request_id, text)))
+            if held.call.task:
+                # A task-augmented call expects a task back; clients reject an isError result there.
+                answer = jsonrpc.error_response(held.request_id, CALL_DENIED, text)
+            else:
+                stateless = held.call.era is ProtocolEra.STATELESS
+                answer = jsonrpc.tool_error_result(held.request_id, text, stateless=stateless)
+            commands.append(ToClient(answer))
         return commands
 
     # -- events from the server -----------------------------------------------------------------------------------

@@ -1,0 +1,5 @@
+"""`python -m approver` is `approver`."""
+
+from approver.cli.main import main
+
+main()

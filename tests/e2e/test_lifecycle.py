@@ -1,0 +1,180 @@
+"""Processes and failures: no orphans, one service per home, clear errors for bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from typing import Any
+
+import pytest
+
+from tests.conftest import NODE, SERVER_EVERYTHING, ApproverHome, Service, children_of, process_gone, require_npm_tools
+
+pytestmark = pytest.mark.e2e
+
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}},
+}
+
+
+def wait_for(condition: Any, what: str, seconds: float = 15) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def start_proxy(home: ApproverHome) -> tuple[subprocess.Popen[bytes], int]:
+    require_npm_tools()
+    proxy = subprocess.Popen(
+        home.proxy_command("everything", NODE, SERVER_EVERYTHING, "stdio"),
+        env=home.env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proxy.stdin is not None and proxy.stdout is not None
+    proxy.stdin.write(json.dumps(INITIALIZE).encode() + b"\n")
+    proxy.stdin.flush()
+    assert json.loads(proxy.stdout.readline())["id"] == 1  # the server is up and answering
+    [server] = children_of(proxy.pid)
+    return proxy, server
+
+
+def test_closing_stdin_ends_the_server_and_the_proxy(home: ApproverHome) -> None:
+    proxy, server = start_proxy(home)
+    assert proxy.stdin is not None
+    proxy.stdin.close()
+    assert proxy.wait(timeout=15) == 0
+    wait_for(lambda: process_gone(server), "the server to end")
+    proxy.stdout.close()  # type: ignore[union-attr]
+    proxy.stderr.close()  # type: ignore[union-attr]
+
+
+def test_a_server_that_ignores_eof_and_sigterm_is_killed(home: ApproverHome, tmp_path: Any) -> None:
+    stubborn = tmp_path / "stubborn.py"
+    stubborn.write_text(
+        "import signal, sys, time\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "print('ready', file=sys.stderr, flush=True)\n"
+        "while True:\n    time.sleep(1)\n"
+    )
+    proxy = subprocess.Popen(
+        home.proxy_command("stubborn", "python3", stubborn),
+        env=home.env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proxy.stderr is not None and proxy.stdin is not None
+    assert b"ready" in proxy.stderr.readline()  # the server's stderr reaches ours
+    [server] = children_of(proxy.pid)
+    proxy.stdin.close()
+    assert proxy.wait(timeout=20) == 0
+    assert process_gone(server)
+    proxy.stdout.close()  # type: ignore[union-attr]
+    proxy.stderr.close()
+
+
+def test_a_killed_proxy_takes_its_server_with_it(home: ApproverHome) -> None:
+    proxy, server = start_proxy(home)
+    proxy.kill()
+    proxy.wait(timeout=10)
+    wait_for(lambda: process_gone(server), "the orphaned server to end")
+    for stream in (proxy.stdin, proxy.stdout, proxy.stderr):
+        stream.close()  # type: ignore[union-attr]
+
+
+def test_status_reports_whether_a_service_runs(home: ApproverHome) -> None:
+    down = home.approver("status")
+    assert down.returncode == 3
+    assert "not running" in down.stdout
+    service = Service(home, "--policy", str(home.write_policy({"effect": "allow", "tool": "echo"})))
+    try:
+        up = home.approver("status")
+        assert up.returncode == 0
+        assert "headless" in up.stdout
+        assert "(1 rules)" in up.stdout
+        second = home.approver("serve", "--headless", "--policy", str(home.policy_file))
+        assert second.returncode == 1
+        assert second.stderr.strip() == (
+            f"approver: MCP Approver is already running for this home (pid {service.process.pid})"
+        )
+    finally:
+        service.stop()
+    assert home.approver("status").returncode == 3
+
+
+def test_services_of_different_homes_are_independent(home: ApproverHome, tmp_path: Any) -> None:
+    other = ApproverHome(tmp_path / "other")
+    other.root.mkdir()
+    first = Service(home)
+    try:
+        assert other.approver("status").returncode == 3
+        second = Service(other)
+        second.stop()
+    finally:
+        first.stop()
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [
+        ('{"rules": [{"effect": "alow"}]}', "rule 1, effect: must be one of allow, deny, ask"),
+        ('{"rules": [', "not valid JSON"),
+    ],
+)
+def test_an_invalid_policy_stops_the_service_from_starting(home: ApproverHome, policy: str, expected: str) -> None:
+    home.policy_file.write_text(policy)
+    result = home.approver("serve", "--headless", "--policy", str(home.policy_file))
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"approver: {home.policy_file}: ")
+    assert expected in line
+    assert home.approver("status").returncode == 3
+
+
+def test_a_policy_broken_while_running_leaves_no_rule_in_force(home: ApproverHome) -> None:
+    policy = home.write_policy({"effect": "allow", "tool": "*"})
+    service = Service(home, "--policy", str(policy))
+    try:
+        policy.write_text('{"rules": [{"effect": "allow", "tool": 1}]}')
+        status = home.approver("status")
+        assert "the policy file is invalid, no rule is in force" in status.stdout
+    finally:
+        service.stop()
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        ([], 2, "the desktop app is not part of this version yet"),
+        (["proxy", "--name", "x"], 2, "proxy needs the server command after `--`"),
+        (["proxy", "--name", "x", "--", "/nonexistent/server"], 127, "cannot start server 'x'"),
+        (["serve", "--headless", "--policy", "/nonexistent.json"], 1, "/nonexistent.json: no such file"),
+        (["log", "show", "--limit", "-1"], 2, "--limit must be 0 or more"),
+        (["frobnicate"], 2, "invalid choice"),
+    ],
+)
+def test_errors_are_one_clear_line(home: ApproverHome, args: list[str], code: int, message: str) -> None:
+    result = home.approver(*args)
+    assert result.returncode == code
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_sigterm_to_the_proxy_shuts_the_server_down(home: ApproverHome) -> None:
+    proxy, server = start_proxy(home)
+    os.kill(proxy.pid, signal.SIGTERM)
+    assert proxy.wait(timeout=15) == 0
+    wait_for(lambda: process_gone(server), "the server to end")
+    for stream in (proxy.stdin, proxy.stdout, proxy.stderr):
+        stream.close()  # type: ignore[union-attr]

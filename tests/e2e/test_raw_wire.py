@@ -1,0 +1,75 @@
+"""The wire itself, byte by byte, against server-everything: what a direct connection sees, the proxy relays."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from typing import Any
+
+import pytest
+
+from tests.conftest import NODE, SERVER_EVERYTHING, ApproverHome, require_npm_tools
+
+pytestmark = pytest.mark.e2e
+
+SESSION = [
+    b'{"jsonrpc":"2.0","id":"init-\\u00e9","method":"initialize","params":{"protocolVersion":"2025-11-25",'
+    b'"capabilities":{"x-vendor":{"a":1}},"clientInfo":{"name":"raw","version":"0"},"unknownField":[1,2]}}',
+    b'{"jsonrpc":"2.0","method":"notifications/initialized"}',
+    b'{"jsonrpc":"2.0","id":"list-1","method":"tools/list","params":{"_meta":{"x":true}}}',
+    b'{"jsonrpc":"2.0","id":7,"method":"resources/list"}',
+    b'{"jsonrpc":"2.0","id":8,"method":"prompts/list"}',
+]
+
+
+def converse(command: list[str], lines: list[bytes], env: dict[str, str], answers: int) -> list[bytes]:
+    process = subprocess.Popen(
+        command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    assert process.stdin is not None and process.stdout is not None
+    received: list[bytes] = []
+    for line in lines:
+        process.stdin.write(line + b"\n")
+        process.stdin.flush()
+    while len([r for r in received if b'"id"' in r]) < answers:
+        received.append(process.stdout.readline().rstrip(b"\n"))
+    process.stdin.close()
+    process.wait(timeout=15)
+    process.stdout.close()
+    return received
+
+
+def test_the_proxy_relays_exactly_what_a_direct_connection_receives(home: ApproverHome) -> None:
+    require_npm_tools()
+    server = [str(NODE), str(SERVER_EVERYTHING), "stdio"]
+    direct = converse(server, SESSION, home.env, answers=4)
+    proxied = converse(home.proxy_command("everything", *server), SESSION, home.env, answers=4)
+    # Byte-for-byte equal; sorted because the server may interleave its own notifications differently per run.
+    assert sorted(proxied) == sorted(direct)
+    assert any(b'"id":"init-' in line for line in proxied)
+
+
+def task_call(request_id: int) -> bytes:
+    return json.dumps(
+        {
+            "jsonrpc": "2.0",
+            "id": request_id,
+            "method": "tools/call",
+            "params": {"name": "simulate-research-query", "arguments": {"topic": "gates"}, "task": {"ttl": 60000}},
+        }
+    ).encode()
+
+
+@pytest.mark.parametrize("effect", ["allow", "deny"])
+def test_task_augmented_calls_are_gated(home: ApproverHome, start_service: Any, effect: str) -> None:
+    require_npm_tools()
+    start_service({"effect": effect, "tool": "simulate-research-query"})
+    command = home.proxy_command("everything", NODE, SERVER_EVERYTHING, "stdio")
+    answers = converse(command, [*SESSION[:2], task_call(2)], home.env, answers=2)
+    [reply] = [m for m in map(json.loads, answers) if m.get("id") == 2]
+    if effect == "allow":
+        assert reply["result"]["task"]["status"] in {"working", "input_required", "completed"}
+    else:
+        assert reply["error"]["code"] == -32003
+        assert "simulate-research-query" in reply["error"]["message"]
+    assert [(e["tool"], e["decision"]) for e in home.log()] == [("simulate-research-query", effect)]
