@@ -45,7 +45,10 @@ ensure_venv() {
   # Reinstall only when pyproject.toml changed since the last install of this mode.
   if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
     say "installing Python packages ($MODE)"
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$ROOT$extras"
+    # pip warns about index locations some machines configure but lack: noise. A pip failure still fails the
+    # script (pipefail).
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$ROOT$extras" 2>&1 \
+      | { grep -v "is ignored: it is neither a file nor a directory" || true; } >&2
     touch "$stamp"
   fi
 }

@@ -171,10 +171,14 @@ class DecisionClient:
                     question = self._questions.get(message.ref)
                     if question is None:
                         continue  # withdrawn meanwhile
-                    if isinstance(message, Holding) and not question.holding.done():
+                    if isinstance(message, VerdictMessage):
+                        # A verdict at once (a rule decided) is its own acknowledgement.
+                        if not question.holding.done():
+                            question.holding.set_result(Holding(ref=message.ref, deadline_ms=0))
+                        if not question.verdict.done():
+                            question.verdict.set_result(message.verdict)
+                    elif not question.holding.done():
                         question.holding.set_result(message)
-                    elif isinstance(message, VerdictMessage) and not question.verdict.done():
-                        question.verdict.set_result(message.verdict)
         except (OSError, ValueError) as exc:  # ProtocolError is a ValueError
             failure = f"the connection to the service failed: {exc}"
         finally:

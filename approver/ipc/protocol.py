@@ -4,14 +4,15 @@
     hello {v, role, pid, server}      ->
                                       <-    welcome {v, service, mode}      (or refused {reason})
     decide {ref, call}                ->
-                                      <-    holding {ref, deadline_ms}      (at once: the service has it)
-                                      <-    verdict {ref, verdict}          (when decided)
+                                      <-    verdict {ref, verdict}          (at once, if a rule decides)
+                                      <-    holding {ref, deadline_ms}      (at once, if a person must)
+                                      <-    verdict {ref, verdict}          (then, when they have)
     withdraw {ref, reason}            ->                                    (the call no longer needs a decision)
     status {}                         ->
                                       <-    status {pid, home, mode, proxies, policy}
 
-A proxy that gets no `holding` within its acknowledgement timeout, or no verdict by the announced deadline,
-denies the call: the service is absent or stuck, and we fail closed.
+A proxy that gets neither a verdict nor `holding` within its acknowledgement timeout, or no verdict by the
+announced deadline, denies the call: the service is absent or stuck, and we fail closed.
 """
 
 from __future__ import annotations

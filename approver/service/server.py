@@ -115,9 +115,13 @@ class DecisionServer:
             while line := await reader.readline():
                 message = protocol.decode(line)
                 if isinstance(message, Decide):
-                    in_progress[message.ref] = self._tasks.spawn(
-                        self._decide(message, writer, in_progress), name=f"decide-{message.ref}"
-                    )
+                    verdict = self.service.decide_without_asking(message.call)
+                    if verdict is not None:  # most calls: answered here, in one message, without a task
+                        writer.write(protocol.encode(VerdictMessage(ref=message.ref, verdict=verdict)))
+                    else:
+                        in_progress[message.ref] = self._tasks.spawn(
+                            self._ask(message, writer, in_progress), name=f"ask-{message.ref}"
+                        )
                 elif isinstance(message, WithdrawMessage):
                     task = in_progress.pop(message.ref, None)
                     if task is not None:
@@ -152,12 +156,13 @@ class DecisionServer:
         writer.write(protocol.encode(Welcome(service=f"mcp-approver {__version__}", mode=self.mode)))
         return hello
 
-    async def _decide(
+    async def _ask(
         self, message: Decide, writer: asyncio.StreamWriter, in_progress: dict[int, asyncio.Task[None]]
     ) -> None:
+        """A person decides: tell the proxy how long that may take, then answer when they have."""
         writer.write(protocol.encode(Holding(ref=message.ref, deadline_ms=self.service.deadline_ms)))
         try:
-            verdict = await self.service.decide(message.call)
+            verdict = await self.service.ask(message.call)
         finally:
             in_progress.pop(message.ref, None)
         if not writer.is_closing():

@@ -29,6 +29,10 @@ def everything(home: ApproverHome, mode: str = "legacy") -> Client:
     return Client(StdioServerParameters(command=command[0], args=command[1:], env=home.env), mode=mode)
 
 
+def cmdline(pid: int) -> bytes:
+    return Path(f"/proc/{pid}/cmdline").read_bytes()
+
+
 def text_of(result: Any) -> str:
     [content] = result.content
     assert isinstance(content, TextContent)
@@ -80,17 +84,17 @@ async def test_the_stateless_era_is_gated_too(home: ApproverHome, start_service:
 
 async def test_progress_notifications_are_relayed(home: ApproverHome, start_service: Any) -> None:
     start_service({"effect": "allow", "server": "everything", "tool": "trigger-long-running-operation"})
-    progress: list[float] = []
+    seen: list[float] = []
 
-    async def on_progress(value: float, total: float | None, message: str | None) -> None:
-        progress.append(value)
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append(progress)
 
     async with everything(home) as client:
         result = await client.call_tool(
             "trigger-long-running-operation", {"duration": 1, "steps": 4}, progress_callback=on_progress
         )
     assert not result.is_error
-    assert progress == [1, 2, 3, 4]
+    assert seen == [1, 2, 3, 4]
 
 
 def sdk_server(home: ApproverHome, mode: str = "legacy") -> Client:
@@ -151,11 +155,11 @@ async def test_when_the_service_stops_calls_are_denied(home: ApproverHome, start
 async def test_a_server_that_dies_mid_call_yields_an_error_not_a_hang(home: ApproverHome, start_service: Any) -> None:
     start_service({"effect": "allow", "tool": "*"})
     async with everything(home) as client:
-        proxies = [p for p in children_of(os.getpid()) if b"proxy" in Path(f"/proc/{p}/cmdline").read_bytes()]
+        proxies = [p for p in children_of(os.getpid()) if b"proxy" in cmdline(p)]
         [proxy] = proxies
         [server] = children_of(proxy)
 
-        async def kill_when_running(value: float, total: float | None, message: str | None) -> None:
+        async def kill_when_running(progress: float, total: float | None, message: str | None) -> None:
             os.kill(server, signal.SIGKILL)
 
         with pytest.raises(MCPError) as caught:

@@ -1,7 +1,7 @@
 """The gate, driven by events alone (no processes, no sockets)."""
 
 import json
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -17,6 +17,8 @@ from approver.proxy.relay import (
     Withdraw,
 )
 
+T = TypeVar("T")
+
 
 def line(message: dict[str, Any]) -> bytes:
     return json.dumps(message).encode()
@@ -30,6 +32,12 @@ def call(request_id: int | str, tool: str = "write", **arguments: Any) -> bytes:
 
 def only(commands: list[Command], kind: type) -> list[Any]:
     return [c for c in commands if isinstance(c, kind)]
+
+
+def single(commands: list[Command], kind: type[T]) -> T:
+    [command] = commands
+    assert isinstance(command, kind)
+    return command
 
 
 def allow(ask: AskDecision) -> Verdict:
@@ -74,8 +82,8 @@ def test_a_tool_call_is_held_and_an_allow_releases_the_exact_bytes() -> None:
 
 def test_a_deny_answers_the_client_with_an_is_error_result_and_forwards_nothing() -> None:
     relay = Relay("fs")
-    [ask] = relay.client_data(call("req-9") + b"\n")
-    [answer] = relay.decided(ask.hold, deny(ask))
+    ask = single(relay.client_data(call("req-9") + b"\n"), AskDecision)
+    answer = single(relay.decided(ask.hold, deny(ask)), ToClient)
     assert isinstance(answer, ToClient)
     message = json.loads(answer.data)
     assert message["id"] == "req-9"
@@ -88,7 +96,7 @@ def test_a_deny_answers_the_client_with_an_is_error_result_and_forwards_nothing(
 
 def test_an_approval_for_other_bytes_is_refused() -> None:
     relay = Relay("fs")
-    [ask] = relay.client_data(call(1) + b"\n")
+    ask = single(relay.client_data(call(1) + b"\n"), AskDecision)
     forged = Verdict(decision=Decision.ALLOW, actor=Actor.HUMAN, reason="ok", digest=request_digest(b"other"))
     commands = relay.decided(ask.hold, forged)
     assert only(commands, ToServer) == []
@@ -98,7 +106,7 @@ def test_an_approval_for_other_bytes_is_refused() -> None:
 
 def test_a_verdict_for_a_withdrawn_call_releases_nothing() -> None:
     relay = Relay("fs")
-    [ask] = relay.client_data(call(1) + b"\n")
+    ask = single(relay.client_data(call(1) + b"\n"), AskDecision)
     cancel = line({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 1}})
     assert relay.client_data(cancel + b"\n") == [Withdraw(ask.hold, "the client cancelled the request")]
     assert relay.decided(ask.hold, allow(ask)) == []
@@ -188,7 +196,7 @@ def test_a_batch_with_a_tool_call_is_split_and_the_call_held() -> None:
     [ping] = only(commands, ToServer)
     assert json.loads(ping.data) == {"jsonrpc": "2.0", "id": 1, "method": "ping"}
     [ask] = only(commands, AskDecision)
-    [released] = relay.decided(ask.hold, allow(ask))
+    released = single(relay.decided(ask.hold, allow(ask)), ToServer)
     assert isinstance(released, ToServer)
     assert request_digest(released.data) == ask.call.digest
     assert json.loads(released.data)["params"]["name"] == "rm"
@@ -197,7 +205,7 @@ def test_a_batch_with_a_tool_call_is_split_and_the_call_held() -> None:
 def test_when_the_server_exits_every_waiting_request_is_answered() -> None:
     relay = Relay("fs")
     relay.client_data(line({"jsonrpc": "2.0", "id": "a", "method": "resources/list"}) + b"\n")
-    [ask] = relay.client_data(call(2) + b"\n")
+    ask = single(relay.client_data(call(2) + b"\n"), AskDecision)
     commands = relay.server_exited("exit code 1")
     assert Withdraw(ask.hold, "the server exited") in commands
     answered = sorted(str(json.loads(c.data)["id"]) for c in only(commands, ToClient))
@@ -219,7 +227,7 @@ def test_answered_requests_are_not_answered_again_when_the_server_exits() -> Non
 
 def test_client_eof_withdraws_held_calls_and_closes_the_server_input() -> None:
     relay = Relay("fs")
-    [ask] = relay.client_data(call(1) + b"\n")
+    ask = single(relay.client_data(call(1) + b"\n"), AskDecision)
     assert relay.client_eof() == [Withdraw(ask.hold, "the client disconnected"), CloseServerInput()]
 
 
@@ -244,7 +252,7 @@ def test_the_session_facts_enrich_the_held_call() -> None:
         ]
     }
     relay.server_data(line({"jsonrpc": "2.0", "id": 2, "result": tools}) + b"\n")
-    [ask] = relay.client_data(call(3) + b"\n")
+    ask = single(relay.client_data(call(3) + b"\n"), AskDecision)
     assert relay.era is ProtocolEra.HANDSHAKE
     assert ask.call.client.name == "Claude Code"
     assert ask.call.tool_info is not None
@@ -267,10 +275,10 @@ def test_stateless_era_calls_carry_their_client_in_meta() -> None:
             "params": {"name": "write", "arguments": {}, "_meta": meta},
         }
     )
-    [ask] = relay.client_data(raw + b"\n")
+    ask = single(relay.client_data(raw + b"\n"), AskDecision)
     assert ask.call.era is ProtocolEra.STATELESS
     assert ask.call.client.name == "Cursor"
-    [answer] = relay.decided(ask.hold, deny(ask))
+    answer = single(relay.decided(ask.hold, deny(ask)), ToClient)
     assert json.loads(answer.data)["result"]["resultType"] == "complete"  # required on 2026-07-28 results
 
 
@@ -279,9 +287,9 @@ def test_a_denied_task_augmented_call_gets_a_json_rpc_error() -> None:
     raw = line(
         {"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "w", "arguments": {}, "task": {}}}
     )
-    [ask] = relay.client_data(raw + b"\n")
+    ask = single(relay.client_data(raw + b"\n"), AskDecision)
     assert ask.call.task is True
-    [answer] = relay.decided(ask.hold, deny(ask))
+    answer = single(relay.decided(ask.hold, deny(ask)), ToClient)
     error = json.loads(answer.data)["error"]
     assert error["code"] == -32003
     assert "MCP Approver denied" in error["message"]
@@ -290,6 +298,9 @@ def test_a_denied_task_augmented_call_gets_a_json_rpc_error() -> None:
 def test_an_input_required_retry_is_gated_like_any_call() -> None:
     relay = Relay("fs")
     retry = {"name": "w", "arguments": {}, "inputResponses": {"k": {"action": "accept"}}, "requestState": "opaque"}
-    [ask] = relay.client_data(line({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": retry}) + b"\n")
+    ask = single(
+        relay.client_data(line({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": retry}) + b"\n"),
+        AskDecision,
+    )
     assert isinstance(ask, AskDecision)
     assert ask.call.continuation is True
