@@ -1,6 +1,10 @@
 """The asyncio shell around the relay: the server process, stdio pipes, the service connection.
 
 All protocol decisions live in `relay.Relay`; this module only moves bytes and carries out its commands.
+Relayed traffic is handled in transport callbacks, without a coroutine hop per message: bytes arrive in
+`data_received`, the relay turns them into commands, and writes go straight to the other side's transport.
+Flow control couples the two directions: while the client does not read our stdout we stop reading the
+server's, and while the server does not read its stdin we stop reading the client's.
 """
 
 from __future__ import annotations
@@ -11,7 +15,6 @@ import ctypes
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from approver.core.log_format import DecisionFacts
@@ -30,7 +33,7 @@ from approver.proxy.relay import (
     Withdraw,
 )
 
-READ_CHUNK = 256 * 1024
+STDOUT, STDERR = 1, 2
 
 
 @dataclass(frozen=True)
@@ -52,55 +55,98 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
-class _Output:
-    """Our stdout towards the client, with flow control when it is a pipe."""
+def _lines(messages: list[bytes]) -> bytes:
+    return messages[0] + b"\n" if len(messages) == 1 else b"\n".join(messages) + b"\n"
 
-    def __init__(self, writer: asyncio.StreamWriter | None) -> None:
-        self._writer = writer
+
+class _ClientOutput(asyncio.Protocol):
+    """Our stdout. Pausing it pauses reading from the server; `flushed` waits until the client has everything."""
+
+    def __init__(self, proxy: Proxy) -> None:
+        self.proxy = proxy
+        self.transport: asyncio.WriteTransport | None = None
+        self._flushed = asyncio.Event()
+        self._flushed.set()
         self.broken = False
 
-    async def send(self, data: bytes) -> None:
-        if self.broken:
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.WriteTransport)
+        self.transport = transport
+        transport.set_write_buffer_limits(high=256 * 1024)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.broken = True
+        self._flushed.set()
+
+    def pause_writing(self) -> None:
+        self._flushed.clear()
+        self.proxy.pause_server_output()
+
+    def resume_writing(self) -> None:
+        self._flushed.set()
+        self.proxy.resume_server_output()
+
+    def send(self, messages: list[bytes]) -> None:
+        if self.transport is None or self.broken or self.transport.is_closing():
             return
-        try:
-            if self._writer is None:
-                os.write(sys.stdout.fileno(), data + b"\n")
-            else:
-                self._writer.write(data + b"\n")
-                await self._writer.drain()
-        except (BrokenPipeError, ConnectionResetError):
-            self.broken = True
+        self.transport.write(_lines(messages))
 
     async def close(self) -> None:
-        """Flush what the client has not read yet, then close: the last answers must not be lost at exit."""
-        if self._writer is not None:
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                await self._writer.drain()
-            self._writer.close()
+        """Let the client take what is still buffered, then close: the last answers must not be lost."""
+        if self.transport is None:
+            return
+        while not self.broken and self.transport.get_write_buffer_size():
+            self._flushed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._flushed.wait(), 0.05)
+        self.transport.close()
 
 
-async def _stdio() -> tuple[Callable[[], Awaitable[bytes]], _Output]:
-    """Readers and writers for our own stdin/stdout; pipes get async transports, files a thread."""
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=READ_CHUNK)
-    try:
-        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin.buffer)
+class _ClientInput(asyncio.Protocol):
+    def __init__(self, proxy: Proxy) -> None:
+        self.proxy = proxy
+        self.transport: asyncio.ReadTransport | None = None
 
-        async def read_stdin() -> bytes:
-            return await reader.read(READ_CHUNK)
-    except ValueError:  # a regular file: not pollable
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.ReadTransport)
+        self.transport = transport
 
-        async def read_stdin() -> bytes:
-            return await asyncio.to_thread(os.read, sys.stdin.fileno(), READ_CHUNK)
+    def data_received(self, data: bytes) -> None:
+        self.proxy.execute(self.proxy.relay.client_data(data))
 
-    try:
-        transport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin, sys.stdout.buffer)
-        # drain() then waits until the client has taken everything, so nothing is left behind at exit.
-        transport.set_write_buffer_limits(high=0)
-        writer = asyncio.StreamWriter(transport, protocol, None, loop)
-        return read_stdin, _Output(writer)
-    except ValueError:
-        return read_stdin, _Output(None)
+    def eof_received(self) -> bool:
+        self.proxy.execute(self.proxy.relay.client_eof())
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.proxy.client_gone.is_set():
+            self.proxy.execute(self.proxy.relay.client_eof())
+
+
+class _Server(asyncio.SubprocessProtocol):
+    def __init__(self, proxy: Proxy) -> None:
+        self.proxy = proxy
+        self.stdout_closed = asyncio.Event()
+        self.exited = asyncio.Event()
+
+    def pipe_data_received(self, fd: int, data: bytes) -> None:
+        if fd == STDOUT:
+            self.proxy.execute(self.proxy.relay.server_data(data))
+        elif fd == STDERR:
+            self.proxy.server_stderr(data)
+
+    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        if fd == STDOUT:
+            self.stdout_closed.set()
+
+    def process_exited(self) -> None:
+        self.exited.set()
+
+    def pause_writing(self) -> None:  # the server's stdin is full: stop reading the client
+        self.proxy.pause_client_input()
+
+    def resume_writing(self) -> None:
+        self.proxy.resume_client_input()
 
 
 class Proxy:
@@ -109,100 +155,137 @@ class Proxy:
         self.relay = Relay(options.name, options.command)
         self.decisions = DecisionClient(home, options.name, options.timeouts)
         self.home = home
+        self.client_gone = asyncio.Event()
         self._tasks = TaskSet()
         self._questions: dict[int, asyncio.Task[None]] = {}
-        self._process: asyncio.subprocess.Process | None = None
-        self._output: _Output | None = None
-        self._client_gone = asyncio.Event()
+        self._server: asyncio.SubprocessTransport | None = None
+        self._server_protocol: _Server | None = None
+        self._client_input: _ClientInput | None = None
+        self._output: _ClientOutput | None = None
 
-    def _report(self, text: str) -> None:
-        sys.stderr.write(f"approver proxy [{self.options.name}]: {text}\n")
-        sys.stderr.flush()
+    # -- running --------------------------------------------------------------------------------------------
 
     async def run(self) -> int:
+        loop = asyncio.get_running_loop()
         try:
-            self._process = await asyncio.create_subprocess_exec(
+            self._server, self._server_protocol = await loop.subprocess_exec(
+                lambda: _Server(self),
                 *self.options.command,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 preexec_fn=_die_with_parent,
-                limit=READ_CHUNK,
             )
         except OSError as exc:
             raise ServerStartError(
                 f"cannot start server '{self.options.name}' ({self.options.command[0]}): {exc.strerror or exc}"
             ) from None
-        read_stdin, self._output = await _stdio()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            loop.add_signal_handler(signum, self._on_signal)
-        self._tasks.spawn(self._pump_client(read_stdin), name="client->server")
-        self._tasks.spawn(self._pump_stderr(), name="server-stderr")
+        _, self._output = await loop.connect_write_pipe(lambda: _ClientOutput(self), sys.stdout.buffer)
         try:
-            return await self._pump_server()
+            _, self._client_input = await loop.connect_read_pipe(lambda: _ClientInput(self), sys.stdin.buffer)
+        except ValueError:  # stdin is a regular file, which cannot be polled: read it in a thread
+            self._tasks.spawn(self._read_stdin_file(), name="client-file-input")
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(signum, lambda: self.execute(self.relay.client_eof()))
+        try:
+            return await self._until_server_ends()
         finally:
             await self._tasks.cancel_all()
             await self.decisions.close()
             await self._output.close()
+            if self._client_input is not None and self._client_input.transport is not None:
+                self._client_input.transport.close()
+            self._server.close()
 
-    def _on_signal(self) -> None:
-        self._tasks.spawn(self._execute(self.relay.client_eof()), name="signal-shutdown")
-
-    async def _pump_client(self, read_stdin: Callable[[], Awaitable[bytes]]) -> None:
-        while data := await read_stdin():
-            await self._execute(self.relay.client_data(data))
-        await self._execute(self.relay.client_eof())
-
-    async def _pump_stderr(self) -> None:
-        assert self._process is not None and self._process.stderr is not None
-        out = sys.stderr.buffer
-        while data := await self._process.stderr.read(READ_CHUNK):
-            out.write(data)
-            out.flush()
-
-    async def _pump_server(self) -> int:
-        process = self._process
-        assert process is not None and process.stdout is not None
-        while data := await process.stdout.read(READ_CHUNK):
-            await self._execute(self.relay.server_data(data))
-        code = await process.wait()
+    async def _until_server_ends(self) -> int:
+        protocol, server = self._server_protocol, self._server
+        assert protocol is not None and server is not None
+        await protocol.exited.wait()
+        # Take what it wrote before exiting; a grandchild holding its stdout open must not keep us waiting.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(protocol.stdout_closed.wait(), self.options.stop_grace)
+        code = server.get_returncode()
+        assert code is not None
         detail = f"exit code {code}" if code >= 0 else f"killed by {signal.Signals(-code).name}"
-        if not self._client_gone.is_set():
-            self._report(f"the server exited ({detail})")
-        await self._execute(self.relay.server_exited(detail))
-        return 0 if self._client_gone.is_set() else (code if code > 0 else 1)
+        if not self.client_gone.is_set():
+            self.report(f"the server exited ({detail})")
+        self.execute(self.relay.server_exited(detail))
+        return 0 if self.client_gone.is_set() else (code if code > 0 else 1)
 
-    async def _execute(self, commands: list[Command]) -> None:
+    async def _read_stdin_file(self) -> None:
+        while data := await asyncio.to_thread(os.read, sys.stdin.fileno(), 256 * 1024):
+            self.execute(self.relay.client_data(data))
+        self.execute(self.relay.client_eof())
+
+    # -- carrying out the relay's commands -----------------------------------------------------------------------
+
+    def execute(self, commands: list[Command]) -> None:
+        # Messages bound for the same side leave in one write: a burst of pipelined requests costs one syscall.
+        to_server: list[bytes] = []
+        to_client: list[bytes] = []
         for command in commands:
             if isinstance(command, ToClient):
-                assert self._output is not None
-                await self._output.send(command.data)
+                to_client.append(command.data)
             elif isinstance(command, ToServer):
-                await self._send_to_server(command.data)
+                to_server.append(command.data)
             elif isinstance(command, AskDecision):
                 self._questions[command.hold] = self._tasks.spawn(self._ask(command), name=f"question-{command.hold}")
             elif isinstance(command, Withdraw):
                 task = self._questions.pop(command.hold, None)
                 if task is not None:
                     task.cancel()
-                    await self.decisions.withdraw(command.hold, command.reason)
+                    self._tasks.spawn(self.decisions.withdraw(command.hold, command.reason), name="withdraw")
             elif isinstance(command, Report):
-                self._report(command.text)
-            elif isinstance(command, CloseServerInput):
-                self._client_gone.set()
+                self.report(command.text)
+            elif isinstance(command, CloseServerInput) and not self.client_gone.is_set():
+                self.client_gone.set()
                 self._tasks.spawn(self._stop_server(), name="stop-server")
+        if to_server:
+            self._send_to_server(to_server)
+        if to_client:
+            assert self._output is not None
+            self._output.send(to_client)
 
-    async def _send_to_server(self, data: bytes) -> None:
-        process = self._process
-        assert process is not None and process.stdin is not None
-        if process.stdin.is_closing():
-            return
-        try:
-            process.stdin.write(data + b"\n")
-            await process.stdin.drain()
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the server is exiting; _pump_server answers what it left pending
+    def _send_to_server(self, messages: list[bytes]) -> None:
+        assert self._server is not None
+        stdin = self._server.get_pipe_transport(0)
+        if stdin is None or stdin.is_closing():
+            return  # the server is exiting; _until_server_ends answers what it left pending
+        assert isinstance(stdin, asyncio.WriteTransport)
+        stdin.write(_lines(messages))
+
+    def report(self, text: str) -> None:
+        sys.stderr.write(f"approver proxy [{self.options.name}]: {text}\n")
+        sys.stderr.flush()
+
+    def server_stderr(self, data: bytes) -> None:
+        sys.stderr.buffer.write(data)
+        sys.stderr.buffer.flush()
+
+    # -- flow control ---------------------------------------------------------------------------------------------
+
+    def _server_stdout(self) -> asyncio.ReadTransport | None:
+        pipe = self._server.get_pipe_transport(STDOUT) if self._server else None
+        return pipe if isinstance(pipe, asyncio.ReadTransport) else None
+
+    def pause_server_output(self) -> None:
+        if (pipe := self._server_stdout()) is not None and pipe.is_reading():
+            pipe.pause_reading()
+
+    def resume_server_output(self) -> None:
+        if (pipe := self._server_stdout()) is not None and not pipe.is_closing():
+            pipe.resume_reading()
+
+    def pause_client_input(self) -> None:
+        if self._client_input is not None and self._client_input.transport is not None:
+            self._client_input.transport.pause_reading()
+
+    def resume_client_input(self) -> None:
+        transport = self._client_input.transport if self._client_input else None
+        if transport is not None and not transport.is_closing():
+            transport.resume_reading()
+
+    # -- decisions and shutdown ------------------------------------------------------------------------------------
 
     async def _ask(self, command: AskDecision) -> None:
         outcome = await self.decisions.decide(command.hold, command.call)
@@ -212,22 +295,23 @@ class Proxy:
             try:
                 await asyncio.to_thread(spool_decision, self.home.spool_file, facts)
             except OSError as exc:
-                self._report(f"could not record a denial in {self.home.spool_file}: {exc}")
-            self._report(f"denied '{command.call.tool}': {outcome.verdict.reason}")
-        await self._execute(self.relay.decided(command.hold, outcome.verdict))
+                self.report(f"could not record a denial in {self.home.spool_file}: {exc}")
+            self.report(f"denied '{command.call.tool}': {outcome.verdict.reason}")
+        self.execute(self.relay.decided(command.hold, outcome.verdict))
 
     async def _stop_server(self) -> None:
         """Close stdin, then SIGTERM, then SIGKILL: the server never outlives its client."""
-        process = self._process
-        assert process is not None and process.stdin is not None
-        process.stdin.close()
-        for escalate in (process.terminate, process.kill):
+        server, protocol = self._server, self._server_protocol
+        assert server is not None and protocol is not None
+        stdin = server.get_pipe_transport(0)
+        if stdin is not None:
+            stdin.close()
+        for escalate in (server.terminate, server.kill):
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(process.wait(), self.options.stop_grace)
+                await asyncio.wait_for(protocol.exited.wait(), self.options.stop_grace)
                 return
             with contextlib.suppress(ProcessLookupError):
                 escalate()
-        await process.wait()
 
 
 async def run_proxy(options: ProxyOptions, home: Home) -> int:
