@@ -18,13 +18,15 @@ NPM_PACKAGES=(
   @modelcontextprotocol/inspector@2.12.0
 )
 # Debian packages: Xvfb + a window manager + a panel with a system tray for the GUI tests, a Secret Service
-# keyring (gnome-keyring under dbus-run-session), and the xcb libraries Qt's X11 plugin loads.
+# keyring (gnome-keyring under dbus-run-session), the xcb libraries Qt's X11 plugin loads, and Go with
+# golang.org/x/mod, the reference C2SP signed-note and RFC 6962 code that checks our log independently.
 DEB_PACKAGES=(
   xvfb tint2 openbox xdotool imagemagick x11-utils
   dbus dbus-x11 gnome-keyring libsecret-tools
   libegl1 libgl1 libfontconfig1 libxkbcommon0 libxkbcommon-x11-0 libdbus-1-3
   libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-xinerama0 libxcb-randr0
   libxcb-render-util0 libxcb-image0 libxcb-xfixes0 libxcb-sync1 libxcb-xkb1
+  golang-go golang-golang-x-mod-dev
 )
 
 say() { printf '[bootstrap] %s\n' "$*" >&2; }

@@ -5,18 +5,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import socket
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
 from approver import __version__
+from approver.core import log_export
 from approver.core.policy import PolicyError
 from approver.ipc.client import ServiceUnavailable, Timeouts, query_status
 from approver.ipc.spool import read_spool_file, spool_files
+from approver.platform.keystore import KeyStoreError
 from approver.platform.paths import Home
 from approver.proxy.driver import ProxyOptions, ServerStartError, run_proxy
 from approver.service.decision_log import LogError, read_entries
+from approver.service.log_tools import current_vkey, keyring_status, rotate_key, signed_checkpoint, verify_log
 from approver.service.runtime import serve_headless
 from approver.service.server import AlreadyRunning
 
@@ -68,11 +72,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("status", help="exit 0 if a decision service is running for this home, 3 if not")
 
-    log = commands.add_parser("log", help="the decision log")
+    log = commands.add_parser("log", help="the signed decision log")
     log_commands = log.add_subparsers(dest="log_command", parser_class=_Parser, required=True)
     show = log_commands.add_parser("show", help="print decisions, oldest first")
     show.add_argument("--json", action="store_true", help="one JSON object per line")
     show.add_argument("--limit", type=int, metavar="N", help="only the last N decisions")
+    show.add_argument("--tool", metavar="T", help="only decisions about this tool")
+    show.add_argument("--decision", choices=["allow", "deny"], help="only allows or only denials")
+    verify = log_commands.add_parser("verify", help="check the log's chain, tree, signatures and anchors")
+    verify.add_argument(
+        "--anchor", type=Path, action="append", default=[], metavar="FILE", help="a signed checkpoint kept elsewhere"
+    )
+    verify.add_argument("--vkey", metavar="VKEY", help="trust this verifier key instead of the keyring's")
+    verify.add_argument("--all-signatures", action="store_true", help="also check every line's own signature (slower)")
+    export = log_commands.add_parser("export", help="every entry, for a SIEM")
+    export.add_argument("--format", choices=["jsonl", "cef", "syslog"], default="jsonl")
+    log_commands.add_parser("checkpoint", help="the latest checkpoint as a C2SP signed note (an anchor)")
+    log_commands.add_parser("vkey", help="the log's verifier key, in C2SP vkey form")
+    log_commands.add_parser("rotate-key", help="sign the log on with a new key (stop the service first)")
+
+    commands.add_parser("doctor", help="check the keyring, the log, the policy and the service")
     return parser
 
 
@@ -96,13 +115,11 @@ def _dispatch(args: argparse.Namespace) -> int:
             "`approver serve --headless [--policy FILE]`",
             code=2,
         )
-    if args.command == "proxy":
-        return _proxy(args, home)
-    if args.command == "serve":
-        return _serve(args, home)
-    if args.command == "status":
-        return _status(home)
-    return _log_show(args, home)
+    handlers = {"proxy": _proxy, "serve": _serve, "status": _status, "log": _log, "doctor": _doctor}
+    try:
+        return handlers[args.command](args, home)
+    except LogError as exc:
+        raise CliError(str(exc)) from None
 
 
 def _proxy(args: argparse.Namespace, home: Home) -> int:
@@ -125,14 +142,14 @@ def _serve(args: argparse.Namespace, home: Home) -> int:
         raise CliError("the desktop app is not part of this version yet; use `approver serve --headless`", 2)
     try:
         asyncio.run(serve_headless(home, args.policy))
-    except (AlreadyRunning, PolicyError) as exc:
+    except (AlreadyRunning, PolicyError, LogError, KeyStoreError) as exc:
         raise CliError(str(exc)) from None
     except OSError as exc:
         raise CliError(f"cannot start the decision service: {exc}") from None
     return 0
 
 
-def _status(home: Home) -> int:
+def _status(args: argparse.Namespace, home: Home) -> int:
     try:
         reply = asyncio.run(query_status(home))
     except ServiceUnavailable as exc:
@@ -152,20 +169,43 @@ def _decisions(home: Home) -> Iterator[dict[str, Any]]:
     for path in spool_files(home.spool_file):
         for facts in read_spool_file(path):
             # Not in the log yet: the service takes these in when it next starts.
-            yield {
-                "ts": facts.decided_at,
-                "pending": True,
-                **facts.model_dump(mode="json", exclude_none=True),
-            }
+            yield {"ts": facts.decided_at, "pending": True, **facts.model_dump(mode="json", exclude_none=True)}
+
+
+def _log(args: argparse.Namespace, home: Home) -> int:
+    if args.log_command == "show":
+        return _log_show(args, home)
+    if args.log_command == "verify":
+        return _log_verify(args, home)
+    if args.log_command == "export":
+        hostname = socket.gethostname()
+        for entry in read_entries(home.log_file):
+            if args.format == "cef":
+                print(log_export.to_cef(entry))
+            elif args.format == "syslog":
+                print(log_export.to_syslog(entry, hostname))
+            else:
+                print(log_export.to_json_line(entry))
+        return 0
+    if args.log_command == "checkpoint":
+        print(signed_checkpoint(home), end="")
+        return 0
+    if args.log_command == "rotate-key":
+        print(f"The log is now signed with {rotate_key(home)}")
+        return 0
+    print(current_vkey(home))
+    return 0
 
 
 def _log_show(args: argparse.Namespace, home: Home) -> int:
     if args.limit is not None and args.limit < 0:
         raise CliError("--limit must be 0 or more", 2)
-    try:
-        entries = list(_decisions(home))
-    except LogError as exc:
-        raise CliError(str(exc)) from None
+    entries = [
+        entry
+        for entry in _decisions(home)
+        if (args.tool is None or entry.get("tool") == args.tool)
+        and (args.decision is None or entry.get("decision") == args.decision)
+    ]
     if args.limit is not None:
         entries = entries[-args.limit :] if args.limit else []
     for entry in entries:
@@ -180,3 +220,49 @@ def _log_show(args: argparse.Namespace, home: Home) -> int:
     if not entries and not args.json:
         print(f"No decisions recorded yet in {home.log_file}")
     return 0
+
+
+def _log_verify(args: argparse.Namespace, home: Home) -> int:
+    result = verify_log(home, args.anchor, args.vkey, every_signature=args.all_signatures)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    audit = result.audit
+    if audit.problem is not None:
+        print(f"{home.log_file}: NOT INTACT: {audit.problem}")
+        return 1
+    keys = ", ".join(vkey for _, vkey in audit.keys)
+    anchors = "; ".join(result.anchors) or "none"
+    trust = "trusted key" if audit.trusted else "UNTRUSTED (no key to compare with)"
+    print(f"{home.log_file}: intact: {audit.entries} entries, origin {audit.origin}")
+    print(f"  signed by: {keys} ({trust})")
+    print(f"  anchors: {anchors}")
+    return 0 if audit.trusted else 1
+
+
+def _doctor(args: argparse.Namespace, home: Home) -> int:
+    problems = 0
+
+    def check(ok: bool, what: str) -> None:
+        nonlocal problems
+        problems += not ok
+        print(f"[{'ok' if ok else '!!'}] {what}")
+
+    status = keyring_status(home)
+    check(status.secure, f"secrets: {status.describe()}")
+    try:
+        reply = asyncio.run(query_status(home))
+        check(True, f"service: running (pid {reply.pid}, {reply.mode}), policy {reply.policy}")
+    except ServiceUnavailable as exc:
+        check(False, f"service: not running ({exc}); calls are denied until it runs")
+    if home.log_file.exists():
+        try:
+            result = verify_log(home, [], None)
+            problem = result.audit.problem
+            check(
+                problem is None and result.audit.trusted, f"log: {problem or f'{result.audit.entries} entries, intact'}"
+            )
+        except LogError as exc:
+            check(False, f"log: {exc}")
+    else:
+        check(True, f"log: none yet ({home.log_file} is created when the service first starts)")
+    return 1 if problems else 0

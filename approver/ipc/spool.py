@@ -14,13 +14,13 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from approver.core.jsonrpc import MalformedMessage, loads_strict
-from approver.core.log_format import DecisionFacts, encode_entry
+from approver.core.log_format import DecisionFacts, canonical
 from approver.platform.durable import fsync_fully
 
 
 def spool_decision(path: Path, facts: DecisionFacts) -> None:
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    line = encode_entry(facts.model_dump(mode="json", exclude_none=True)) + b"\n"
+    line = canonical(facts.model_dump(mode="json", exclude_none=True)) + b"\n"
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:
         os.write(fd, line)

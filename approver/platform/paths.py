@@ -52,6 +52,11 @@ class Home:
         return self.data_dir / "decisions.jsonl"
 
     @property
+    def key_file(self) -> Path:
+        """The fallback for secrets when no OS keyring is usable (said loudly wherever it is used)."""
+        return self.data_dir / "keys-fallback.json"
+
+    @property
     def spool_file(self) -> Path:
         """Decisions proxies made alone (service unreachable), for the service to take into the log."""
         return self.data_dir / "proxy-decisions.jsonl"

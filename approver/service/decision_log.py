@@ -1,108 +1,303 @@
-"""The decision log's single writer and its reader.
+"""The signed decision log's single writer, and its readers.
 
-The service is the only writer of the log (proxies that cannot reach it write to the spool, see
-`approver.ipc.spool`, which the service takes in). `append` writes one whole line with one write() and fsyncs it before
-returning, and the service does not let a decision take effect until `append` has returned: a decision that is
-not on disk never happened.
+The service is the only writer (proxies that cannot reach it write to the spool, see `approver.ipc.spool`, which
+the service takes in). An append builds the entry, redacts secrets from the arguments, signs the checkpoint of the
+log with the new entry, writes the line with one write() and fsyncs it before returning; the service does not
+let a decision take effect until `append` has returned. A decision that is not on disk never happened.
+
+On opening, the whole log is checked (chain, tree, newest signature, and the checkpoint kept in the keyring as a
+truncation anchor). A torn last line — a crash mid-write, so never acknowledged — is moved aside and cut off;
+damage anywhere else is tampering: it is reported, never repaired, and the service does not start on it.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import secrets
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
 from approver import __version__
 from approver.core.log_format import (
+    Anchor,
+    AnchorError,
+    ArgumentsOmitted,
+    Audit,
     DecisionFacts,
-    LogFormatError,
-    decision_entry,
-    decode_line,
-    encode_entry,
+    EntryChain,
+    LineFormatError,
+    LogAuditor,
+    canonical,
+    check_anchor_signatures,
+    decision_body,
+    decode_entry,
     genesis_entry,
-    leaf_hash,
     rfc3339_now,
+    split_line,
+    unverified_anchor,
 )
+from approver.core.redaction import redact
+from approver.core.tlog import Signer, Verifier
 from approver.ipc.spool import read_spool_file
 from approver.platform.durable import fsync_fully
-
-_TAIL_CHUNK = 64 * 1024
+from approver.platform.keystore import KeyStoreError, KeyStoreStatus, SecretStore
 
 
 class LogError(RuntimeError):
-    pass
+    """The log cannot be used: unreadable, tampered with, or its key is gone. The message says which."""
 
 
-class DecisionLogWriter:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        last = _last_line(path)
-        if last is None:
-            self._next_seq = 0
-            self._prev = ""
-            self._write(genesis_entry(rfc3339_now(), f"mcp-approver {__version__}"))
-        else:
-            try:
-                entry = decode_line(last)
-            except LogFormatError as exc:
-                raise LogError(f"{path}: the last line is damaged ({exc}); run `approver log show` to see it") from None
-            self._next_seq = entry["seq"] + 1
-            self._prev = leaf_hash(last)
-
-    def append(self, facts: DecisionFacts) -> int:
-        """Write one decision durably; returns its sequence number."""
-        return self._write(decision_entry(self._next_seq, self._prev, rfc3339_now(), facts))
-
-    def _write(self, entry: dict[str, Any]) -> int:
-        data = encode_entry(entry)
-        written = os.write(self._fd, data + b"\n")
-        if written != len(data) + 1:
-            raise LogError(f"{self.path}: short write ({written} of {len(data) + 1} bytes)")
-        fsync_fully(self._fd)
-        self._prev = leaf_hash(data)
-        seq = self._next_seq
-        self._next_seq += 1
-        return seq
-
-    def close(self) -> None:
-        os.close(self._fd)
+def _seed_name(origin: str) -> str:
+    return f"{origin}/signing-seed"
 
 
-def _last_line(path: Path) -> bytes | None:
-    """The last complete line of the file, read from its end (the log may be large)."""
-    with path.open("rb") as handle:
-        end = handle.seek(0, os.SEEK_END)
-        if end == 0:
+def _checkpoint_name(origin: str) -> str:
+    return f"{origin}/checkpoint"
+
+
+def _fingerprint_key(seed: bytes) -> bytes:
+    """Redaction markers carry HMACs under a key derived from the signing seed: stable per key, never the seed."""
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"mcp-approver redaction").derive(seed)
+
+
+def recover_torn_tail(path: Path) -> Path | None:
+    """Move an unterminated last line aside (a crash mid-write: that entry was never acknowledged)."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return None
+    if size == 0:
+        return None
+    with path.open("r+b") as handle:
+        handle.seek(size - 1)
+        if handle.read(1) == b"\n":
             return None
-        position, tail = end, b""
+        position = size
+        tail = b""
         while position > 0:
-            step = min(_TAIL_CHUNK, position)
+            step = min(64 * 1024, position)
             position -= step
             handle.seek(position)
             tail = handle.read(step) + tail
-            stripped = tail.rstrip(b"\n")
-            cut = stripped.rfind(b"\n")
-            if cut >= 0 or position == 0:
-                return stripped[cut + 1 :]
-    return None
+            cut = tail.rfind(b"\n")
+            if cut >= 0:
+                tail = tail[cut + 1 :]
+                position += cut + 1
+                break
+        aside = path.with_name(f"{path.name}.torn-{rfc3339_now().replace(':', '')}")
+        aside.write_bytes(tail)
+        handle.truncate(position)
+        fsync_fully(handle.fileno())
+    return aside
+
+
+def audit_file(
+    path: Path, anchors: Sequence[Anchor] = (), trusted: Sequence[Verifier] = (), *, every_signature: bool = False
+) -> tuple[Audit, EntryChain | None]:
+    """Check a whole log; also returns the chain as read, from which a writer continues."""
+    auditor = LogAuditor(anchors, trusted, every_signature=every_signature)
+    lines = 0
+    with path.open("rb") as handle:
+        for raw in handle:
+            lines += 1
+            if not auditor.feed(lines, raw.rstrip(b"\n")):
+                break
+    return auditor.finish(lines), auditor.chain
+
+
+class DecisionLogWriter:
+    def __init__(self, path: Path, store: SecretStore, store_status: KeyStoreStatus) -> None:
+        self.path = path
+        self.store = store
+        self.store_status = store_status
+        self.torn_tail: Path | None = None
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not path.exists() or path.stat().st_size == 0:
+            self._create()
+        else:
+            self.torn_tail = recover_torn_tail(path)
+            self._resume()
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self._anchor = _AnchorKeeper(store, _checkpoint_name(self.origin))
+
+    # -- opening ----------------------------------------------------------------------------------------------
+
+    def _create(self) -> None:
+        self.origin = f"mcp-approver.local/{secrets.token_hex(8)}"
+        seed = secrets.token_bytes(32)
+        try:
+            self.store.set(_seed_name(self.origin), seed.hex())
+        except KeyStoreError as exc:
+            raise LogError(f"cannot store the log's signing key in {self.store.label}: {exc}") from None
+        self._use_key(seed)
+        self.chain = EntryChain(self.origin)
+        entry = genesis_entry(
+            rfc3339_now(), self.origin, self.signer.vkey(), self.store_status.describe(), f"mcp-approver {__version__}"
+        )
+        line = self.chain.seal(canonical(entry), self.signer)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line + b"\n")
+            fsync_fully(fd)
+        finally:
+            os.close(fd)
+
+    def _resume(self) -> None:
+        with self.path.open("rb") as handle:
+            first = handle.readline().rstrip(b"\n")
+        try:
+            genesis = decode_entry(split_line(first)[0])
+        except LineFormatError as exc:
+            raise LogError(f"{self.path}:1: not a decision log ({exc})") from None
+        origin = genesis.get("origin")
+        if not isinstance(origin, str):
+            raise LogError(f"{self.path}:1: the genesis entry names no origin")
+        self.origin = origin
+        try:
+            seed_hex = self.store.get(_seed_name(origin))
+            anchor_note = self.store.get(_checkpoint_name(origin))
+        except KeyStoreError as exc:
+            raise LogError(f"cannot read the log's key from {self.store.label}: {exc}") from None
+        if seed_hex is None:
+            raise LogError(
+                f"the signing key of {self.path} is not in {self.store.label}; the log cannot be continued. "
+                "Keep the file as evidence (move it aside) and start again to begin a new log."
+            )
+        self._use_key(bytes.fromhex(seed_hex))
+        notes = [] if anchor_note is None else [(f"the checkpoint kept in {self.store.label}", anchor_note)]
+        try:
+            anchors = [unverified_anchor(source, note) for source, note in notes]
+            audit, chain = audit_file(self.path, anchors, [self.signer.verifier()])
+            if audit.intact:
+                check_anchor_signatures(audit, notes)
+        except AnchorError as exc:
+            raise LogError(str(exc)) from None
+        if audit.problem is not None or chain is None:
+            raise LogError(
+                f"{self.path}: {audit.problem}. The log was damaged or tampered with; it is not repaired. "
+                "Keep it as evidence (move it aside) and start again to begin a new log."
+            )
+        self.chain = chain
+
+    def _use_key(self, seed: bytes) -> None:
+        self.signer = Signer(self.origin, seed)
+        self._redaction_key = _fingerprint_key(seed)
+
+    # -- writing ------------------------------------------------------------------------------------------------
+
+    def append(self, facts: DecisionFacts) -> int:
+        """Write one decision durably; returns its sequence number."""
+        if facts.arguments is None:
+            return self._write("decision", decision_body(facts, ArgumentsOmitted.NOT_KEPT))
+        try:
+            redacted = redact(facts.arguments, self._redaction_key)
+        except Exception:  # never write arguments we could not redact
+            return self._write("decision", decision_body(facts, ArgumentsOmitted.REDACTION_FAILED))
+        findings = [{"pointer": f.pointer, "kind": f.kind} for f in redacted.findings]
+        return self._write("decision", decision_body(facts, redacted.value, findings))
+
+    def append_event(self, kind: str, body: dict[str, Any]) -> int:
+        """Any other kind of entry (rule-change, …); the body must hold no secrets and no floats."""
+        return self._write(kind, body)
+
+    def rotate_key(self) -> str:
+        """Sign a rotation entry naming a new key with the old one, then switch keys; returns the new vkey."""
+        seed = secrets.token_bytes(32)
+        new = Signer(self.origin, seed)
+        staged = _seed_name(self.origin) + ".next"
+        self.store.set(staged, seed.hex())
+        self._write("key-rotation", {"new_vkey": new.vkey()})
+        self.store.set(_seed_name(self.origin), seed.hex())
+        self.store.delete(staged)
+        self._use_key(seed)
+        return new.vkey()
+
+    def _write(self, kind: str, body: dict[str, Any]) -> int:
+        entry = self.chain.entry(rfc3339_now(), kind, body)
+        line = self.chain.seal(canonical(entry), self.signer) + b"\n"
+        written = os.write(self._fd, line)
+        if written != len(line):
+            raise LogError(f"{self.path}: short write ({written} of {len(line)} bytes)")
+        fsync_fully(self._fd)
+        assert self.chain.signed_note is not None
+        self._anchor.update(self.chain.signed_note)
+        return int(entry["seq"])
+
+    # -- reading -----------------------------------------------------------------------------------------------
+
+    def signed_checkpoint(self) -> str:
+        return self.signer.sign_note(self.chain.checkpoint())
+
+    def vkey(self) -> str:
+        return self.signer.vkey()
+
+    def close(self) -> None:
+        os.close(self._fd)
+        self._anchor.close()
+
+
+class _AnchorKeeper:
+    """Copies the newest checkpoint into the keyring off the decision path: a keyring call can take milliseconds
+    (D-Bus) and must not hold a call. Updates coalesce; the last one is written before the service stops."""
+
+    def __init__(self, store: SecretStore, name: str) -> None:
+        self._store = store
+        self._name = name
+        self._latest: str | None = None
+        self._stopping = False
+        self._wake = threading.Condition()
+        self.problem: str | None = None
+        self._thread = threading.Thread(target=self._run, name="checkpoint-anchor", daemon=True)
+        self._thread.start()
+
+    def update(self, note: str) -> None:
+        with self._wake:
+            self._latest = note
+            self._wake.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while self._latest is None and not self._stopping:
+                    self._wake.wait()
+                note, self._latest = self._latest, None
+                stopping = self._stopping
+            if note is not None:
+                try:
+                    self._store.set(self._name, note)
+                    self.problem = None
+                except KeyStoreError as exc:
+                    self.problem = f"could not keep the checkpoint in the keyring: {exc}"
+            if stopping and note is None:
+                return
+
+    def close(self) -> None:
+        with self._wake:
+            self._stopping = True
+            self._wake.notify()
+        self._thread.join(timeout=10)
 
 
 def read_entries(path: Path) -> Iterator[dict[str, Any]]:
-    """Entries in order; a damaged line is reported, with its line number, rather than skipped silently."""
+    """Entries in order, for showing and exporting (`approver log verify` is what checks them)."""
     try:
         handle = path.open("rb")
     except FileNotFoundError:
         return
     with handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
                 continue
             try:
-                yield decode_line(line.rstrip(b"\n"))
-            except LogFormatError as exc:
+                yield decode_entry(split_line(raw.rstrip(b"\n"))[0])
+            except LineFormatError as exc:
+                if not raw.endswith(b"\n"):
+                    return  # a torn last line: the service moves it aside when it next starts
                 raise LogError(f"{path}:{number}: {exc}") from None
 
 

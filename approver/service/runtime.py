@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Literal
 
+from approver.platform.keystore import open_secret_store
 from approver.platform.paths import Home, ensure_private_dir
 from approver.service.decision_log import DecisionLogWriter, take_spool
 from approver.service.decisions import Approver, DecisionService
@@ -33,7 +34,10 @@ async def running_service(
     try:
         ensure_private_dir(home.data_dir)
         policies = PolicyStore(policy_file or home.policy_file, required=policy_file is not None)
-        log = DecisionLogWriter(home.log_file)
+        store, store_status = open_secret_store(home.key_file)
+        if not store_status.secure:
+            print(f"approver: WARNING: no usable OS keyring: {store_status.describe()}", file=sys.stderr)
+        log = DecisionLogWriter(home.log_file, store, store_status)
         try:
             taken = take_spool(home.spool_file, log)
             if taken:
