@@ -125,6 +125,11 @@ def encode(message: dict[str, JSONValue]) -> bytes:
     return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
+def encode_sorted(value: JSONValue) -> bytes:
+    """A stable serialisation of a value we only fingerprint (never sent anywhere)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode("utf-8")
+
+
 def error_response(request_id: RequestId | None, code: int, message: str) -> bytes:
     return encode({"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}})
 

@@ -65,6 +65,7 @@ class DecisionFacts(BaseModel):
     source: str = "service"  # "proxy" when a proxy decided alone because the service was unreachable
     decided_at: str | None = None  # set on proxy decisions: when it was made, before the service took it in
     arguments: dict[str, Any] | None = None  # the call's arguments; redacted by the writer before anything else
+    shown_digest: str | None = None  # a person decided: the digest of the text they saw
 
     @classmethod
     def of(cls, call: ToolCall, verdict: Verdict, *, by_proxy: bool = False) -> DecisionFacts:

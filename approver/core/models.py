@@ -51,6 +51,7 @@ class ToolInfo(BaseModel):
 
     description: str | None = None
     annotations: dict[str, Any] | None = None
+    digest: str | None = Field(default=None, description="Of the whole tool definition, to notice when it changes.")
 
 
 class ToolCall(BaseModel):
@@ -72,6 +73,7 @@ class ToolCall(BaseModel):
         description="A 2026-07-28 retry carrying inputResponses/requestState after an input_required result.",
     )
     tool_info: ToolInfo | None = Field(default=None, description="None when tools/list never described it.")
+    roots: list[str] = Field(default_factory=list, description="The client's workspace roots (file: URIs), if shared.")
 
 
 class Verdict(BaseModel):

@@ -27,6 +27,7 @@ from approver.core.jsonrpc import (
     Notification,
     Request,
     RequestId,
+    Response,
 )
 from approver.core.models import (
     Actor,
@@ -100,6 +101,9 @@ class _SessionFacts:
     era: ProtocolEra = ProtocolEra.UNKNOWN
     client: ClientInfo = field(default_factory=ClientInfo)
     tools: dict[str, ToolInfo] = field(default_factory=dict)
+    roots: list[str] = field(default_factory=list)
+    # roots/list requests the server sent the client, by id key, so the client's answer can be read
+    roots_requests: set[tuple[str, RequestId]] = field(default_factory=set)
 
 
 class Relay:
@@ -219,6 +223,11 @@ class Relay:
             and self._cancel_held(message, commands)
         ):
             return
+        elif isinstance(message, Response) and message.id is not None:
+            key = jsonrpc.id_key(message.id)
+            if key in self._facts.roots_requests:
+                self._facts.roots_requests.discard(key)
+                self._learn_roots(message.result)
         self._track(message)
         commands.append(ToServer(line))
 
@@ -278,6 +287,7 @@ class Relay:
             task="task" in request.params,
             continuation="inputResponses" in request.params or "requestState" in request.params,
             tool_info=self._facts.tools.get(name),
+            roots=self._facts.roots,
         )
         hold = next(self._hold_ids)
         self._held[hold] = _Held(request.id, line, call)
@@ -342,7 +352,12 @@ class Relay:
         return commands
 
     def _observe_server_message(self, value: Any) -> None:
-        if not isinstance(value, dict) or "method" in value:
+        if not isinstance(value, dict):
+            return
+        if "method" in value:
+            raw_id = value.get("id")
+            if value["method"] == "roots/list" and isinstance(raw_id, str | int) and not isinstance(raw_id, bool):
+                self._facts.roots_requests.add(jsonrpc.id_key(raw_id))
             return
         raw_id = value.get("id")
         if isinstance(raw_id, bool) or not isinstance(raw_id, str | int):
@@ -362,7 +377,13 @@ class Relay:
                 self._facts.tools[tool["name"]] = ToolInfo(
                     description=description if isinstance(description, str) else None,
                     annotations=annotations if isinstance(annotations, dict) else None,
+                    digest=request_digest(jsonrpc.encode_sorted(tool)),
                 )
+
+    def _learn_roots(self, result: Any) -> None:
+        roots = result.get("roots") if isinstance(result, dict) else None
+        if isinstance(roots, list):
+            self._facts.roots = [r["uri"] for r in roots if isinstance(r, dict) and isinstance(r.get("uri"), str)]
 
     def server_exited(self, detail: str) -> list[Command]:
         """The server process ended (`detail` says how). Everything still waiting on it gets an answer now."""

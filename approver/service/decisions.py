@@ -1,42 +1,77 @@
-"""Deciding a held call: rules first, then a person if one is present; logged before it takes effect."""
+"""Deciding a held call: rules first, then grants a person gave, then the person; logged before it takes effect."""
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import sys
+import time
+from dataclasses import dataclass
 from typing import Protocol
 
+from approver.core.approval import ApprovalRequest, HumanAnswer, Scope
 from approver.core.log_format import DecisionFacts
 from approver.core.models import Actor, Decision, ToolCall, Verdict
 from approver.core.policy import Effect, Outcome
+from approver.core.risk import assess
 from approver.service.decision_log import DecisionLogWriter
 from approver.service.policy_store import PolicyStore
+from approver.service.risk_facts import CallRates, gather_context
+from approver.service.tools_seen import ToolsSeen
 
 HEADLESS_DEADLINE_MS = 5_000
 
 
 class Approver(Protocol):
-    """Someone who can be asked: the desktop app. The headless service has none."""
+    """Someone who can be asked: the desktop app. The headless service has none.
+
+    `ask` returns the person's answer; the service enforces the deadline (it cancels `ask`, which must then
+    close its dialog) and cancels `ask` when the client withdraws the call.
+    """
 
     deadline_ms: int
+    deadline_action: Decision
 
-    async def ask(self, call: ToolCall, outcome: Outcome) -> Verdict: ...
+    async def ask(self, request: ApprovalRequest) -> HumanAnswer: ...
+
+
+@dataclass(frozen=True)
+class Grant:
+    """ "Allow for this session" or "for N minutes": the same tool on the same server, until `until`."""
+
+    server: str
+    tool: str
+    until: float | None  # time.monotonic(); None: until the service stops
+    label: str
+
+    def covers(self, call: ToolCall, now: float) -> bool:
+        return self.server == call.server and self.tool == call.tool and (self.until is None or now < self.until)
 
 
 class DecisionService:
-    def __init__(self, policies: PolicyStore, log: DecisionLogWriter, approver: Approver | None = None) -> None:
+    def __init__(
+        self,
+        policies: PolicyStore,
+        log: DecisionLogWriter,
+        approver: Approver | None = None,
+        tools_seen: ToolsSeen | None = None,
+    ) -> None:
         self.policies = policies
         self.log = log
         self.approver = approver
+        self.tools_seen = tools_seen
+        self.rates = CallRates()
+        self.grants: list[Grant] = []
+        self._request_ids = itertools.count(1)
 
     @property
     def deadline_ms(self) -> int:
         return self.approver.deadline_ms if self.approver else HEADLESS_DEADLINE_MS
 
     def decide_without_asking(self, call: ToolCall) -> Verdict | None:
-        """The recorded verdict when no person is needed (a rule decides, or nobody can be asked), else None.
-
-        Synchronous on purpose: most calls end here, and the proxy then gets its answer in one message.
-        """
+        """The recorded verdict when no person is needed (a rule or a grant decides, or nobody can be asked),
+        else None. Synchronous on purpose: most calls end here, and the proxy gets its answer in one message."""
+        self.rates.record(call.server, call.tool)
         try:
             verdict = self._verdict_without_asking(call)
         except Exception as exc:  # fail closed, and still record why
@@ -49,17 +84,76 @@ class DecisionService:
 
     async def ask(self, call: ToolCall) -> Verdict:
         """Ask the approver (a person) about a call no rule decided; the answer is recorded like any other."""
-        if self.approver is None:
+        approver = self.approver
+        if approver is None:
             return self._recorded(call, self._failure(call, "no approver present to ask"))
         try:
-            verdict = await self.approver.ask(call, self.policies.current().evaluate(call.server, call.tool))
+            request = self._request(call, approver)
         except Exception as exc:
-            verdict = self._failure(call, f"asking for a decision failed: {exc}")
-        return self._recorded(call, verdict)
-
-    def _recorded(self, call: ToolCall, verdict: Verdict) -> Verdict:
+            return self._recorded(call, self._failure(call, f"the question could not be prepared: {exc}"))
         try:
-            self.log.append(DecisionFacts.of(call, verdict))
+            answer = await asyncio.wait_for(approver.ask(request), approver.deadline_ms / 1000)
+        except TimeoutError:
+            verdict = Verdict(
+                decision=approver.deadline_action,
+                actor=Actor.TIMEOUT,
+                reason=f"nobody answered within {approver.deadline_ms / 1000:g} s",
+                digest=call.digest,
+            )
+            return self._recorded(call, verdict)
+        except asyncio.CancelledError as cancelled:
+            why = str(cancelled.args[0]) if cancelled.args else "the request was withdrawn"
+            withdrawn = Verdict(
+                decision=Decision.DENY,
+                actor=Actor.NONE,
+                reason=f"withdrawn before an answer: {why}",
+                digest=call.digest,
+            )
+            self._recorded(call, withdrawn)
+            raise
+        except Exception as exc:
+            return self._recorded(call, self._failure(call, f"asking for a decision failed: {exc}"))
+        return self._recorded(call, self._accept(call, answer), shown_digest=answer.shown_digest)
+
+    def _request(self, call: ToolCall, approver: Approver) -> ApprovalRequest:
+        outcome = self.policies.current().evaluate(call.server, call.tool)
+        status = self.tools_seen.observe(call) if self.tools_seen else ("known" if call.tool_info else "undescribed")
+        return ApprovalRequest(
+            id=next(self._request_ids),
+            call=call,
+            risk=assess(call, gather_context(call, self.rates)),
+            rule_said=outcome.explain(),
+            tool_status=status,
+            deadline_at=time.time() + approver.deadline_ms / 1000,
+            deadline_action=approver.deadline_action,
+        )
+
+    def _accept(self, call: ToolCall, answer: HumanAnswer) -> Verdict:
+        allowed = answer.decision is Decision.ALLOW
+        scope = answer.scope
+        if allowed and scope in (Scope.SESSION, Scope.MINUTES):
+            minutes = answer.minutes or 0
+            until = None if scope is Scope.SESSION else time.monotonic() + minutes * 60
+            label = "for this session" if scope is Scope.SESSION else f"for {minutes} minutes"
+            self.grants.append(Grant(call.server, call.tool, until, label))
+        elif scope is Scope.ALWAYS and answer.rule is not None:
+            self.policies.add_confirmed_rule(answer.rule)
+        what = {
+            Scope.ONCE: "this call",
+            Scope.SESSION: "this tool for this session",
+            Scope.MINUTES: f"this tool for {answer.minutes} minutes",
+            Scope.ALWAYS: "this and similar calls from now on (a rule they confirmed)",
+        }[scope]
+        return Verdict(
+            decision=answer.decision,
+            actor=Actor.HUMAN,
+            reason=f"the user {'allowed' if allowed else 'denied'} {what}",
+            digest=call.digest,
+        )
+
+    def _recorded(self, call: ToolCall, verdict: Verdict, shown_digest: str | None = None) -> Verdict:
+        try:
+            self.log.append(DecisionFacts.of(call, verdict).model_copy(update={"shown_digest": shown_digest}))
         except Exception as exc:  # a decision that is not on record must not take effect
             print(f"approver: could not write the decision log: {exc}", file=sys.stderr)
             return self._failure(call, f"the decision could not be recorded in the log ({exc})")
@@ -70,7 +164,7 @@ class DecisionService:
         return Verdict(decision=Decision.DENY, actor=Actor.ERROR, reason=reason, digest=call.digest)
 
     def _verdict_without_asking(self, call: ToolCall) -> Verdict | None:
-        outcome = self.policies.current().evaluate(call.server, call.tool)
+        outcome: Outcome = self.policies.current().evaluate(call.server, call.tool)
         if outcome.effect is not Effect.ASK:
             decision = Decision.ALLOW if outcome.effect is Effect.ALLOW else Decision.DENY
             return Verdict(
@@ -80,6 +174,16 @@ class DecisionService:
                 digest=call.digest,
                 rule=outcome.rule_label,
             )
+        now = time.monotonic()
+        self.grants = [grant for grant in self.grants if grant.until is None or now < grant.until]
+        for grant in self.grants:
+            if grant.covers(call, now):
+                return Verdict(
+                    decision=Decision.ALLOW,
+                    actor=Actor.HUMAN,
+                    reason=f"the user allowed this tool {grant.label}",
+                    digest=call.digest,
+                )
         if self.approver is not None:
             return None
         problem = self.policies.problem

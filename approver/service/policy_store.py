@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from approver.core.policy import EMPTY_POLICY, CompiledPolicy, PolicyError, parse_policy
@@ -52,6 +53,24 @@ class PolicyStore:
                         f"the policy file is invalid, no rule is in force: {exc}",
                     )
         return self._policy
+
+    def add_confirmed_rule(self, rule: dict[str, object]) -> None:
+        """Add a rule a person confirmed in the app to the user's policy file (validated first, written atomically)."""
+        try:
+            document = json.loads(self.path.read_text()) if self.path.exists() else {}
+        except (OSError, ValueError) as exc:
+            raise PolicyError(f"{self.path}: cannot add the rule, the file is unreadable: {exc}") from None
+        if not isinstance(document, dict):
+            raise PolicyError(f"{self.path}: cannot add the rule, the file is not a policy")
+        document.setdefault("version", 1)
+        document["rules"] = [*document.get("rules", []), rule]
+        text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+        parse_policy(text, str(self.path))  # raises before anything is written
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_suffix(".tmp")
+        temporary.write_text(text)
+        temporary.replace(self.path)
+        self.current()
 
     def describe(self) -> str:
         policy = self.current()

@@ -16,6 +16,7 @@ from approver.service.decision_log import DecisionLogWriter, take_spool
 from approver.service.decisions import Approver, DecisionService
 from approver.service.policy_store import PolicyStore
 from approver.service.server import DecisionServer, InstanceLock
+from approver.service.tools_seen import ToolsSeen
 
 
 @asynccontextmanager
@@ -45,7 +46,8 @@ async def running_service(
                     f"approver: took {taken} decision(s) proxies made while the service was away into the log",
                     file=sys.stderr,
                 )
-            server = DecisionServer(home, DecisionService(policies, log, approver), mode)
+            service = DecisionService(policies, log, approver, ToolsSeen(home.data_dir / "tools-seen.json"))
+            server = DecisionServer(home, service, mode)
             await server.start()
             try:
                 yield server

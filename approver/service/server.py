@@ -125,7 +125,7 @@ class DecisionServer:
                 elif isinstance(message, WithdrawMessage):
                     task = in_progress.pop(message.ref, None)
                     if task is not None:
-                        task.cancel()
+                        task.cancel(message.reason)  # the service records the withdrawal with this reason
                 elif isinstance(message, StatusRequest):
                     writer.write(protocol.encode(self.status()))
         except (ProtocolError, ValueError) as exc:
@@ -135,7 +135,7 @@ class DecisionServer:
         finally:
             self._proxies -= counted
             for task in in_progress.values():
-                task.cancel()
+                task.cancel("the proxy disconnected")
             writer.close()
 
     async def _greet(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> Hello | None:
