@@ -83,7 +83,7 @@ async def test_the_deadline_applies_its_action_and_says_so(tmp_path: Path) -> No
 
 async def test_a_withdrawn_question_is_logged_as_such(tmp_path: Path) -> None:
     svc = service(tmp_path, ScriptedApprover(None))
-    task = asyncio.get_running_loop().create_task(svc.decide(call()))  # noqa: TID251 - awaited right here
+    task = asyncio.get_running_loop().create_task(svc.decide(call()))
     await asyncio.sleep(0.05)
     task.cancel("the client cancelled the request")
     with pytest.raises(asyncio.CancelledError):
