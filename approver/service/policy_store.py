@@ -54,18 +54,22 @@ class PolicyStore:
                     )
         return self._policy
 
+    def user_rules(self) -> list[dict[str, object]]:
+        """The user's rules as documents, in file order (what the settings editor edits)."""
+        return [rule.model_dump(mode="json", exclude_none=True) for rule in self.current().policy.rules]
+
+    def managed_rules(self) -> list[dict[str, object]]:
+        """Rules an administrator set; the app shows them read-only. None yet: the managed layer is not built."""
+        return []
+
     def add_confirmed_rule(self, rule: dict[str, object]) -> None:
-        """Add a rule a person confirmed in the app to the user's policy file (validated first, written atomically)."""
-        try:
-            document = json.loads(self.path.read_text()) if self.path.exists() else {}
-        except (OSError, ValueError) as exc:
-            raise PolicyError(f"{self.path}: cannot add the rule, the file is unreadable: {exc}") from None
-        if not isinstance(document, dict):
-            raise PolicyError(f"{self.path}: cannot add the rule, the file is not a policy")
-        document.setdefault("version", 1)
-        document["rules"] = [*document.get("rules", []), rule]
-        text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
-        parse_policy(text, str(self.path))  # raises before anything is written
+        """Add a rule a person confirmed in the app to the user's rules."""
+        self.replace_user_rules([*self.user_rules(), rule])
+
+    def replace_user_rules(self, rules: list[dict[str, object]]) -> None:
+        """Write the user's rules (validated first: an invalid set raises PolicyError and nothing is written)."""
+        text = json.dumps({"version": 1, "rules": rules}, indent=2, ensure_ascii=False) + "\n"
+        parse_policy(text, str(self.path))
         self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.path.with_suffix(".tmp")
         temporary.write_text(text)
