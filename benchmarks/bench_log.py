@@ -52,7 +52,7 @@ def bench_appends(directory: Path, count: int) -> None:
         writer.append(facts(n))
         latencies.append(time.perf_counter() - t)
     elapsed = time.perf_counter() - started
-    line_size = os.path.getsize(directory / "log.jsonl") // (count + 1)
+    line_size = (directory / "log.jsonl").stat().st_size // (count + 1)
     writer.close()
 
     floor = []
@@ -72,9 +72,10 @@ def bench_appends(directory: Path, count: int) -> None:
         f"appends: {count / elapsed:,.0f}/s; latency p50 {statistics.median(latencies) * 1000:.3f} ms, "
         f"p99 {pct(latencies, 0.99):.3f} ms (line ≈ {line_size} B)"
     )
+    ratio = statistics.median(latencies) / statistics.median(floor)
     print(
-        f"baseline write+fsync of the same line: p50 {statistics.median(floor) * 1000:.3f} ms, p99 {pct(floor, 0.99):.3f} ms"
-        f" → signed append / baseline p50 = {statistics.median(latencies) / statistics.median(floor):.2f}x"
+        f"baseline write+fsync of the same line: p50 {statistics.median(floor) * 1000:.3f} ms, "
+        f"p99 {pct(floor, 0.99):.3f} ms → signed append / baseline p50 = {ratio:.2f}x"
     )
 
 
@@ -114,7 +115,8 @@ def bench_verify(directory: Path, count: int) -> None:
     assert audit.intact, audit.problem
     size_mb = path.stat().st_size / 1e6
     print(
-        f"verify {count:,} entries ({size_mb:,.0f} MB): {elapsed:.2f} s ({count / elapsed:,.0f} entries/s; built in {built:.1f} s)"
+        f"verify {count:,} entries ({size_mb:,.0f} MB): {elapsed:.2f} s "
+        f"({count / elapsed:,.0f} entries/s; built in {built:.1f} s)"
     )
 
 

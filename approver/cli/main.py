@@ -13,12 +13,14 @@ from typing import Any, NoReturn
 
 from approver import __version__
 from approver.core import log_export
-from approver.core.policy import PolicyError
+from approver.core.models import ToolInfo
+from approver.core.policy import PolicyError, policy_json_schema
 from approver.ipc.client import ServiceUnavailable, Timeouts, query_status
 from approver.ipc.spool import read_spool_file, spool_files
 from approver.platform.keystore import KeyStoreError
 from approver.platform.paths import Home
 from approver.proxy.driver import ProxyOptions, ServerStartError, run_proxy
+from approver.service import rules_tools
 from approver.service.decision_log import LogError, read_entries
 from approver.service.log_tools import current_vkey, keyring_status, rotate_key, signed_checkpoint, verify_log
 from approver.service.runtime import serve_headless
@@ -92,6 +94,31 @@ def build_parser() -> argparse.ArgumentParser:
     log_commands.add_parser("rotate-key", help="sign the log on with a new key (stop the service first)")
 
     commands.add_parser("doctor", help="check the keyring, the log, the policy and the service")
+
+    rules = commands.add_parser("rules", help="auto-approve rules")
+    rules_commands = rules.add_subparsers(dest="rules_command", parser_class=_Parser, required=True)
+    listing = rules_commands.add_parser("list", help="managed rules, your rules, and changes waiting for the app")
+    listing.add_argument("--json", action="store_true")
+    checking = rules_commands.add_parser("check", help="what the rules decide for a call, and its risk (JSON)")
+    checking.add_argument("--server", required=True)
+    checking.add_argument("--tool", required=True)
+    checking.add_argument("--args", default="{}", metavar="JSON", help="the call's arguments")
+    checking.add_argument("--policy", type=Path, metavar="FILE", help="check against this file instead")
+    checking.add_argument("--description", help="the tool's description, as its server gives it")
+    checking.add_argument("--annotations", metavar="JSON", help="the tool's annotations, as its server gives them")
+    adding = rules_commands.add_parser("add", help="add a rule (allow rules wait for confirmation in the app)")
+    adding.add_argument("--effect", choices=["allow", "deny", "ask"], required=True)
+    adding.add_argument("--server", default="*")
+    adding.add_argument("--tool", default="*")
+    adding.add_argument(
+        "--arg", action="append", default=[], metavar="POINTER=MATCHER", help='e.g. /path={"under": "~/project"}'
+    )
+    adding.add_argument("--expires", metavar="WHEN", help="a time (RFC 3339) or a duration from now (30m, 2h, 7d)")
+    adding.add_argument("--id")
+    adding.add_argument("--note")
+    removing = rules_commands.add_parser("remove", help="remove a rule by id (removing a deny waits for the app)")
+    removing.add_argument("id")
+    rules_commands.add_parser("schema", help="the policy file's JSON Schema, for editors")
     return parser
 
 
@@ -115,10 +142,10 @@ def _dispatch(args: argparse.Namespace) -> int:
             "`approver serve --headless [--policy FILE]`",
             code=2,
         )
-    handlers = {"proxy": _proxy, "serve": _serve, "status": _status, "log": _log, "doctor": _doctor}
+    handlers = {"proxy": _proxy, "serve": _serve, "status": _status, "log": _log, "doctor": _doctor, "rules": _rules}
     try:
         return handlers[args.command](args, home)
-    except LogError as exc:
+    except (LogError, PolicyError, KeyStoreError) as exc:
         raise CliError(str(exc)) from None
 
 
@@ -266,3 +293,63 @@ def _doctor(args: argparse.Namespace, home: Home) -> int:
     else:
         check(True, f"log: none yet ({home.log_file} is created when the service first starts)")
     return 1 if problems else 0
+
+
+def _json_argument(text: str, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise CliError(f"{what} is not valid JSON: {exc}", 2) from None
+
+
+def _rules(args: argparse.Namespace, home: Home) -> int:
+    if args.rules_command == "schema":
+        print(json.dumps(policy_json_schema(), indent=2))
+        return 0
+    if args.rules_command == "check":
+        arguments = _json_argument(args.args, "--args")
+        if not isinstance(arguments, dict):
+            raise CliError("--args must be a JSON object", 2)
+        annotations = _json_argument(args.annotations, "--annotations") if args.annotations else None
+        info = None
+        if args.description is not None or annotations is not None:
+            info = ToolInfo(description=args.description, annotations=annotations)
+        result = rules_tools.check(rules_tools.open_rules(home, args.policy), args.server, args.tool, arguments, info)
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+        return 0
+    store = rules_tools.open_rules(home)
+    if args.rules_command == "list":
+        listing = rules_tools.listing(store)
+        if args.json:
+            print(json.dumps(listing, indent=2, ensure_ascii=False))
+            return 0
+        for layer in ("managed", "user"):
+            section = listing[layer]
+            trust = "" if section.get("trusted", True) else " (changed outside the app: allow rules wait)"
+            print(f"{layer} rules, {section['file']}{trust}:")
+            for rule in section["rules"] or [{"effect": "(none)"}]:
+                print("  " + json.dumps(rule, ensure_ascii=False))
+        for change in listing["pending"]:
+            print("waiting for confirmation in the app: " + json.dumps(change, ensure_ascii=False))
+        for problem in listing["problems"]:
+            print(f"problem: {problem}")
+        return 0
+    if args.rules_command == "remove":
+        print(rules_tools.remove_rule(store, args.id))
+        return 0
+    document: dict[str, Any] = {"effect": args.effect, "server": args.server, "tool": args.tool}
+    if args.arg:
+        matchers = {}
+        for item in args.arg:
+            pointer, separator, matcher = item.partition("=")
+            if not separator:
+                raise CliError(f"--arg {item!r}: expected POINTER=MATCHER_JSON", 2)
+            matchers[pointer] = _json_argument(matcher, f"--arg {pointer}")
+        document["args"] = matchers
+    if args.expires:
+        document["expires"] = rules_tools.expiry(args.expires)
+    for key in ("id", "note"):
+        if getattr(args, key):
+            document[key] = getattr(args, key)
+    print(rules_tools.add_rule(store, document))
+    return 0

@@ -858,6 +858,8 @@ def _sensitivities(path: str, home: str) -> list[tuple[_Sensitivity, str]]:
                 found.append((sensitivity, "~/" + entry if home_folder == homes[0] else f"{home_folder}/{entry}"))
                 break
     for entry, sensitivity in _SYSTEM_ENTRIES:
+        if entry == homes[0]:
+            continue  # /root is the person's own home when they run as root: the home entries above apply
         if _within(folded, entry):
             found.append((sensitivity, entry))
             break

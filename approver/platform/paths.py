@@ -83,3 +83,16 @@ def ensure_private_dir(path: Path) -> None:
         raise PermissionError(f"{path} belongs to another user; refusing to use it")
     if info.st_mode & 0o077:
         path.chmod(0o700)
+
+
+def managed_policy_path() -> Path:
+    """Where an administrator puts the managed policy (read-only to the app). APPROVER_MANAGED_POLICY overrides
+    it, for administrators who deploy elsewhere and for tests."""
+    override = os.environ.get("APPROVER_MANAGED_POLICY")
+    if override:
+        return Path(override)
+    if sys.platform == "darwin":
+        return Path("/Library/Application Support/MCP Approver/policy.json")
+    if sys.platform == "win32":
+        return Path(os.environ.get("PROGRAMDATA", "C:/ProgramData")) / "MCP Approver" / "policy.json"
+    return Path("/etc/mcp-approver/policy.json")

@@ -12,7 +12,7 @@ from typing import Protocol
 from approver.core.approval import ApprovalRequest, HumanAnswer, Scope
 from approver.core.log_format import DecisionFacts
 from approver.core.models import Actor, Decision, ToolCall, Verdict
-from approver.core.policy import Effect, Outcome
+from approver.core.policy import Effect, Outcome, rule_key
 from approver.core.risk import assess
 from approver.service.decision_log import DecisionLogWriter
 from approver.service.policy_store import PolicyStore
@@ -62,6 +62,7 @@ class DecisionService:
         self.tools_seen = tools_seen
         self.rates = CallRates()
         self.grants: list[Grant] = []
+        self.lockdown = False  # set by the desktop app: deny every call without asking, whatever the rules say
         self._request_ids = itertools.count(1)
 
     @property
@@ -116,7 +117,7 @@ class DecisionService:
         return self._recorded(call, self._accept(call, answer), shown_digest=answer.shown_digest)
 
     def _request(self, call: ToolCall, approver: Approver) -> ApprovalRequest:
-        outcome = self.policies.current().evaluate(call.server, call.tool)
+        outcome = self.policies.evaluate(call.server, call.tool, call.arguments)
         status = self.tools_seen.observe(call) if self.tools_seen else ("known" if call.tool_info else "undescribed")
         return ApprovalRequest(
             id=next(self._request_ids),
@@ -164,9 +165,16 @@ class DecisionService:
         return Verdict(decision=Decision.DENY, actor=Actor.ERROR, reason=reason, digest=call.digest)
 
     def _verdict_without_asking(self, call: ToolCall) -> Verdict | None:
-        outcome: Outcome = self.policies.current().evaluate(call.server, call.tool)
+        if self.lockdown:
+            return Verdict(
+                decision=Decision.DENY, actor=Actor.NONE, reason="MCP Approver is in lockdown", digest=call.digest
+            )
+        outcome: Outcome = self.policies.evaluate(call.server, call.tool, call.arguments)
         if outcome.effect is not Effect.ASK:
             decision = Decision.ALLOW if outcome.effect is Effect.ALLOW else Decision.DENY
+            key = rule_key(outcome)
+            if decision is Decision.ALLOW and key is not None:
+                self.policies.usage.record(key, time.time())
             return Verdict(
                 decision=decision,
                 actor=Actor.RULE,

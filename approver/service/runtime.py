@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Literal
 
 from approver.platform.keystore import open_secret_store
-from approver.platform.paths import Home, ensure_private_dir
+from approver.platform.paths import Home, ensure_private_dir, managed_policy_path
 from approver.service.decision_log import DecisionLogWriter, take_spool
 from approver.service.decisions import Approver, DecisionService
-from approver.service.policy_store import PolicyStore
+from approver.service.policy_store import Integrity, PolicyStore, load_policy_file
 from approver.service.server import DecisionServer, InstanceLock
 from approver.service.tools_seen import ToolsSeen
 
@@ -34,12 +34,23 @@ async def running_service(
     lock.acquire()
     try:
         ensure_private_dir(home.data_dir)
-        policies = PolicyStore(policy_file or home.policy_file, required=policy_file is not None)
+        # A bad policy stops the start before anything else happens (and before any keyring warning).
+        if policy_file is not None:
+            load_policy_file(policy_file)
+        if managed_policy_path().exists():
+            load_policy_file(managed_policy_path())
         store, store_status = open_secret_store(home.key_file)
         if not store_status.secure:
             print(f"approver: WARNING: no usable OS keyring: {store_status.describe()}", file=sys.stderr)
         log = DecisionLogWriter(home.log_file, store, store_status)
         try:
+            policies = PolicyStore(
+                policy_file or home.policy_file,
+                explicit=policy_file is not None,
+                managed_path=managed_policy_path(),
+                integrity=Integrity(store),
+                on_change=lambda change: log.append_event("rule-change", change),
+            )
             taken = take_spool(home.spool_file, log)
             if taken:
                 print(

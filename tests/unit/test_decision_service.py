@@ -51,7 +51,7 @@ def service(
     policy = tmp_path / "policy.json"
     policy.write_text(json.dumps({"rules": rules or []}))
     log = DecisionLogWriter(tmp_path / "log.jsonl", FileStore(tmp_path / "keys"), KeyStoreStatus("f", False, "test"))
-    return DecisionService(PolicyStore(policy, required=True), log, approver, ToolsSeen(tmp_path / "seen.json"))
+    return DecisionService(PolicyStore(policy, explicit=True), log, approver, ToolsSeen(tmp_path / "seen.json"))
 
 
 def answer(decision: Decision, scope: Scope = Scope.ONCE, **extra: object) -> HumanAnswer:
