@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from approver.core.models import Actor, Decision, ToolCall, Verdict
@@ -99,7 +100,8 @@ class DecisionClient:
         self._questions: dict[int, _Question] = {}
         self._tasks = TaskSet()
 
-    async def decide(self, ref: int, call: ToolCall) -> Outcome:
+    async def decide(self, ref: int, call: ToolCall, on_holding: Callable[[Holding], object] | None = None) -> Outcome:
+        """The verdict on a call. `on_holding` runs when the service says a person is deciding."""
         try:
             await self._connect()
         except ServiceUnavailable as exc:
@@ -119,6 +121,8 @@ class DecisionClient:
                         f"it did not acknowledge the call within {self.timeouts.acknowledge:g} s"
                     ),
                 )
+            if on_holding is not None and not question.verdict.done():
+                on_holding(holding)
             limit = holding.deadline_ms / 1000 + self.timeouts.grace
             try:
                 return Outcome(await asyncio.wait_for(question.verdict, limit), decided_locally=False)

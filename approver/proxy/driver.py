@@ -15,10 +15,12 @@ import ctypes
 import os
 import signal
 import sys
+import time
 from dataclasses import dataclass, field
 
 from approver.core.log_format import DecisionFacts
 from approver.ipc.client import DecisionClient, Timeouts
+from approver.ipc.protocol import Holding
 from approver.ipc.spool import spool_decision
 from approver.platform.aio import TaskSet
 from approver.platform.paths import Home
@@ -34,6 +36,7 @@ from approver.proxy.relay import (
 )
 
 STDOUT, STDERR = 1, 2
+KEEPALIVE_INTERVAL = 10.0  # seconds between progress notifications while a person decides
 
 
 @dataclass(frozen=True)
@@ -288,7 +291,17 @@ class Proxy:
     # -- decisions and shutdown ------------------------------------------------------------------------------------
 
     async def _ask(self, command: AskDecision) -> None:
-        outcome = await self.decisions.decide(command.hold, command.call)
+        keepalive: asyncio.Task[None] | None = None
+
+        def person_deciding(holding: Holding) -> None:
+            nonlocal keepalive
+            keepalive = self._tasks.spawn(self._keep_client_waiting(command.hold, holding), name="keepalive")
+
+        try:
+            outcome = await self.decisions.decide(command.hold, command.call, person_deciding)
+        finally:
+            if keepalive is not None:
+                keepalive.cancel()
         self._questions.pop(command.hold, None)
         if outcome.decided_locally:
             facts = DecisionFacts.of(command.call, outcome.verdict, by_proxy=True)
@@ -298,6 +311,13 @@ class Proxy:
                 self.report(f"could not record a denial in {self.home.spool_file}: {exc}")
             self.report(f"denied '{command.call.tool}': {outcome.verdict.reason}")
         self.execute(self.relay.decided(command.hold, outcome.verdict))
+
+    async def _keep_client_waiting(self, hold: int, holding: Holding) -> None:
+        deadline = time.monotonic() + holding.deadline_ms / 1000
+        while True:
+            remaining = max(0, round(deadline - time.monotonic()))
+            self.execute(self.relay.keepalive(hold, f"Waiting for approval in MCP Approver ({remaining} s left)"))
+            await asyncio.sleep(KEEPALIVE_INTERVAL)
 
     async def _stop_server(self) -> None:
         """Close stdin, then SIGTERM, then SIGKILL: the server never outlives its client."""

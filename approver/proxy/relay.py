@@ -92,6 +92,8 @@ class _Held:
     request_id: RequestId
     forwarded: bytes
     call: ToolCall
+    progress_token: str | int | None = None
+    keepalives: int = 0
 
 
 @dataclass(slots=True)
@@ -290,7 +292,10 @@ class Relay:
             roots=self._facts.roots,
         )
         hold = next(self._hold_ids)
-        self._held[hold] = _Held(request.id, line, call)
+        meta = request.params.get("_meta")
+        token = meta.get("progressToken") if isinstance(meta, dict) else None
+        valid_token = token if isinstance(token, str | int) and not isinstance(token, bool) else None
+        self._held[hold] = _Held(request.id, line, call, valid_token)
         commands.append(AskDecision(hold, call))
 
     def _cancel_held(self, notification: Notification, commands: list[Command]) -> bool:
@@ -302,6 +307,20 @@ class Relay:
                 commands.append(Withdraw(hold, "the client cancelled the request"))
                 return True
         return False
+
+    def keepalive(self, hold: int, message: str) -> list[Command]:
+        """While a person decides: a progress notification, so clients with request timeouts that reset on
+        progress keep waiting. Only for requests that asked for progress (they carry a progressToken)."""
+        held = self._held.get(hold)
+        if held is None or held.progress_token is None:
+            return []
+        held.keepalives += 1
+        notification = {
+            "jsonrpc": "2.0",
+            "method": "notifications/progress",
+            "params": {"progressToken": held.progress_token, "progress": held.keepalives, "message": message},
+        }
+        return [ToClient(jsonrpc.encode(notification))]
 
     def decided(self, hold: int, verdict: Verdict) -> list[Command]:
         held = self._held.pop(hold, None)

@@ -111,3 +111,31 @@ async def test_a_broken_service_means_deny(
     assert elapsed < 10  # denied, not hung (the bound is loose on purpose: this is not a timing test)
     [record] = home.log()
     assert (record["decision"], record["source"]) == ("deny", "proxy")
+
+
+async def slow_person(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """A healthy service where a person takes a while: holding at once, an allow after 1.5 s."""
+    await reader.readline()
+    writer.write(json.dumps({"type": "welcome", "v": 1, "service": "slow", "mode": "desktop"}).encode() + b"\n")
+    decide = json.loads(await reader.readline())
+    writer.write(json.dumps({"type": "holding", "ref": decide["ref"], "deadline_ms": 30_000}).encode() + b"\n")
+    await asyncio.sleep(1.5)
+    verdict = {"decision": "allow", "actor": "human", "reason": "ok", "digest": decide["call"]["digest"]}
+    writer.write(json.dumps({"type": "verdict", "ref": decide["ref"], "verdict": verdict}).encode() + b"\n")
+    await reader.read()
+
+
+async def test_a_waiting_call_keeps_the_client_alive_with_progress(home: ApproverHome, monkeypatch: Any) -> None:
+    require_npm_tools()
+    command = home.proxy_command("everything", NODE, SERVER_EVERYTHING, "stdio")
+    params = StdioServerParameters(command=command[0], args=command[1:], env=home.env)
+    messages: list[str | None] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        messages.append(message)
+
+    async with broken_service(home, slow_person, monkeypatch), Client(params, mode="legacy") as client:
+        result = await client.call_tool("echo", {"message": "hi"}, progress_callback=on_progress)
+    assert not result.is_error
+    assert messages
+    assert all(m is not None and m.startswith("Waiting for approval in MCP Approver") for m in messages)

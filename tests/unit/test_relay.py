@@ -304,3 +304,24 @@ def test_an_input_required_retry_is_gated_like_any_call() -> None:
     )
     assert isinstance(ask, AskDecision)
     assert ask.call.continuation is True
+
+
+def test_keepalive_progress_only_for_requests_that_asked_for_progress() -> None:
+    relay = Relay("fs")
+    with_token = line(
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "tools/call",
+            "params": {"name": "w", "arguments": {}, "_meta": {"progressToken": "tok"}},
+        }
+    )
+    ask = single(relay.client_data(with_token + b"\n"), AskDecision)
+    first = single(relay.keepalive(ask.hold, "waiting"), ToClient)
+    second = single(relay.keepalive(ask.hold, "waiting"), ToClient)
+    assert json.loads(first.data)["params"] == {"progressToken": "tok", "progress": 1, "message": "waiting"}
+    assert json.loads(second.data)["params"]["progress"] == 2  # progress must increase
+    plain = single(relay.client_data(call(2) + b"\n"), AskDecision)
+    assert relay.keepalive(plain.hold, "waiting") == []
+    relay.decided(ask.hold, allow(ask))
+    assert relay.keepalive(ask.hold, "waiting") == []  # nothing once decided
