@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 import rfc8785
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from approver.core.log_format import (
     GENESIS_PREV,
@@ -289,3 +291,26 @@ def test_spooled_decisions_are_taken_into_the_log_once(tmp_path: Path, store: Fi
     assert [e["tool"] for e in decisions] == ["x", "y"]
     assert decisions[0]["arguments_omitted"].startswith("not kept")
     assert not spool.exists()
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(), children, max_size=5),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=400)
+@given(value=st.dictionaries(st.text(), json_values, max_size=6))
+def test_canonical_is_exactly_rfc8785(value: dict[str, object]) -> None:
+    try:
+        expected = bytes(rfc8785.dumps(value))
+    except (rfc8785.CanonicalizationError, UnicodeEncodeError):
+        return  # values JCS cannot represent (out-of-range integers, lone surrogates) are not logged as such
+    assert canonical(value) == expected
+
+
+def test_canonical_orders_keys_by_utf16_like_jcs() -> None:
+    value = {"\U0001f600": 1, "\ue000": 2, "a": 3}  # non-BMP sorts before U+E000 in UTF-16 order
+    assert canonical(value) == bytes(rfc8785.dumps(value))
+    assert canonical({"f": 1e21, "g": 0.1}) == bytes(rfc8785.dumps({"f": 1e21, "g": 0.1}))  # floats: ECMAScript form
