@@ -22,7 +22,7 @@ def denial_text(server: str, tool: str, verdict: Verdict) -> str:
     """The text of the isError result the client receives instead of the tool's output."""
     return (
         f"MCP Approver denied the call to tool '{tool}' on server '{server}'. "
-        f"Decided by {_ACTOR_PHRASES[verdict.actor]}: {verdict.reason}. "
+        f"Decided by {_ACTOR_PHRASES[verdict.actor]}: {verdict.reason.rstrip('.')}. "
         "The tool did not run. Do not retry this call, do not try to reach the same effect another way, "
         "and do not claim it succeeded; tell the user it was blocked by MCP Approver."
     )
