@@ -17,15 +17,18 @@ NPM_PACKAGES=(
   @modelcontextprotocol/server-filesystem@2026.8.31
   @modelcontextprotocol/inspector@2.12.0
 )
-# Debian packages: Xvfb + a window manager + a panel with a system tray for the GUI tests, a Secret Service
-# keyring (gnome-keyring under dbus-run-session), the xcb libraries Qt's X11 plugin loads, and Go with
-# golang.org/x/mod, the reference C2SP signed-note and RFC 6962 code that checks our log independently.
-DEB_PACKAGES=(
-  xvfb tint2 openbox xdotool imagemagick x11-utils
-  dbus dbus-x11 gnome-keyring libsecret-tools
+# Debian packages the app needs at run time: the libraries Qt's X11 (xcb) plugin and OpenGL loader open.
+APP_DEB_PACKAGES=(
   libegl1 libgl1 libfontconfig1 libxkbcommon0 libxkbcommon-x11-0 libdbus-1-3
   libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-xinerama0 libxcb-randr0
   libxcb-render-util0 libxcb-image0 libxcb-xfixes0 libxcb-sync1 libxcb-xkb1
+)
+# And for the tests: Xvfb + a window manager + a panel with a system tray, a Secret Service keyring
+# (gnome-keyring under dbus-run-session), and Go with golang.org/x/mod, the reference C2SP signed-note and
+# RFC 6962 code that checks our log independently.
+TEST_DEB_PACKAGES=(
+  xvfb tint2 openbox xdotool imagemagick x11-utils
+  dbus dbus-x11 gnome-keyring libsecret-tools
   golang-go golang-golang-x-mod-dev
 )
 
@@ -56,8 +59,13 @@ ensure_venv() {
 }
 
 ensure_debs() {
+  if ! command -v dpkg-query >/dev/null || ! command -v apt-get >/dev/null; then
+    say "not a Debian-like system: install Qt's xcb libraries (and, for the tests, Xvfb, tint2, openbox,"
+    say "xdotool, gnome-keyring, Go with golang.org/x/mod) with your package manager"
+    return 0
+  fi
   local missing=()
-  for p in "${DEB_PACKAGES[@]}"; do
+  for p in "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
@@ -81,6 +89,8 @@ ensure_npm_tools() {
 
 ensure_venv
 if [ "$MODE" = test ]; then
-  ensure_debs
+  ensure_debs "${APP_DEB_PACKAGES[@]}" "${TEST_DEB_PACKAGES[@]}"
   ensure_npm_tools
+else
+  ensure_debs "${APP_DEB_PACKAGES[@]}"
 fi

@@ -32,23 +32,13 @@ def to_cef(entry: dict[str, Any]) -> str:
     signature = f"{kind}-{decision}" if decision else kind
     name = {"allow": "Tool call allowed", "deny": "Tool call denied"}.get(str(decision), f"Decision log {kind}")
     severity = 6 if decision == "deny" else 3
-    extension = {
-        "rt": _epoch_ms(entry.get("ts")),
-        "act": decision,
-        "cs1Label": "server",
-        "cs1": entry.get("server"),
-        "cs2Label": "tool",
-        "cs2": entry.get("tool"),
-        "cs3Label": "actor",
-        "cs3": entry.get("actor"),
-        "cs4Label": "client",
-        "cs4": entry.get("client"),
-        "cs5Label": "digest",
-        "cs5": entry.get("digest"),
-        "cn1Label": "seq",
-        "cn1": entry.get("seq"),
-        "reason": entry.get("reason"),
-    }
+    custom = [("cs1", "server"), ("cs2", "tool"), ("cs3", "actor"), ("cs4", "client"), ("cs5", "digest")]
+    extension: dict[str, object] = {"rt": _epoch_ms(entry.get("ts")), "act": decision}
+    for field, key in custom:
+        if entry.get(key) is not None:
+            extension[f"{field}Label"] = key
+            extension[field] = entry[key]
+    extension.update({"cn1Label": "seq", "cn1": entry.get("seq"), "reason": entry.get("reason")})
     fields = " ".join(f"{key}={_cef_value(value)}" for key, value in extension.items() if value is not None)
     header = "|".join(
         _cef_header(part)

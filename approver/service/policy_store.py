@@ -309,6 +309,7 @@ class PolicyStore:
 
     def user_rules(self) -> list[dict[str, Any]]:
         """The user's rules as documents, in file order (what the settings editor edits)."""
+        self.current()
         return [rule.model_dump(mode="json", exclude_unset=True) for rule in self._user_policy.rules]
 
     def managed_rules(self) -> list[dict[str, Any]]:

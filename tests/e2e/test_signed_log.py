@@ -59,11 +59,11 @@ async def test_a_checkpoint_verifies_with_the_go_reference_code(
     go = subprocess.run([str(go_verifier), vkey, str(note), str(log_file)], capture_output=True, text=True, check=False)
     assert go.returncode == 0, go.stderr
     assert go.stdout.strip() == f"ok {size}"
-    assert int(size) == 3  # genesis + two decisions
+    assert int(size) == 4  # genesis, the rules in force at start, two decisions
 
     verify = home.approver("log", "verify", "--anchor", str(note))
     assert verify.returncode == 0, verify.stdout + verify.stderr
-    assert "intact: 3 entries" in verify.stdout
+    assert "intact: 4 entries" in verify.stdout
     assert "trusted key" in verify.stdout
 
 
@@ -77,10 +77,11 @@ async def test_verify_names_the_first_bad_line_and_catches_truncation(home: Appr
     original = log_file.read_bytes()
     lines = original.splitlines(keepends=True)
 
-    log_file.write_bytes(b"".join([*lines[:3], lines[3].replace(b'"a":2', b'"a":9'), *lines[4:]]))
+    [target] = [index for index, line in enumerate(lines) if b'"a":2' in line]
+    log_file.write_bytes(b"".join([*lines[:target], lines[target].replace(b'"a":2', b'"a":9'), *lines[target + 1 :]]))
     tampered = home.approver("log", "verify")
     assert tampered.returncode == 1
-    assert "NOT INTACT: line 4: the entry was changed: its signature does not verify" in tampered.stdout
+    assert f"NOT INTACT: line {target + 1}: the entry was changed: its signature does not verify" in tampered.stdout
 
     log_file.write_bytes(b"".join(lines[:4]))
     truncated = home.approver("log", "verify", "--anchor", str(anchor))
@@ -96,15 +97,16 @@ async def test_verify_names_the_first_bad_line_and_catches_truncation(home: Appr
 async def test_exports_for_siems(home: ApproverHome, start_service: Any) -> None:
     start_service({"effect": "allow", "tool": "add"})
     await make_calls(home, ("add", {"a": 1, "b": 2}), ("delete_file", {"path": "/x"}))
-    cef = home.approver("log", "export", "--format", "cef").stdout.splitlines()
-    assert cef[1].startswith("CEF:0|MCP Approver|mcp-approver|")
-    assert "|decision-allow|Tool call allowed|3|" in cef[1]
-    assert "cs2=add" in cef[1]
-    syslog = home.approver("log", "export", "--format", "syslog").stdout.splitlines()
-    assert syslog[2].startswith("<84>1 ")  # authpriv.warning for a denial
-    assert 'decision="deny"' in syslog[2]
     jsonl = [json.loads(line) for line in home.approver("log", "export").stdout.splitlines()]
-    assert [e["kind"] for e in jsonl] == ["genesis", "decision", "decision"]
+    assert [e["kind"] for e in jsonl] == ["genesis", "rule-change", "decision", "decision"]
+    cef = home.approver("log", "export", "--format", "cef").stdout.splitlines()
+    assert all(line.startswith("CEF:0|MCP Approver|mcp-approver|") for line in cef)
+    assert "|decision-allow|Tool call allowed|3|" in cef[2]
+    assert "cs2Label=tool cs2=add" in cef[2]
+    assert "cs2Label" not in cef[1]  # a rule change names no tool
+    syslog = home.approver("log", "export", "--format", "syslog").stdout.splitlines()
+    assert syslog[3].startswith("<84>1 ")  # authpriv.warning for a denial
+    assert 'decision="deny"' in syslog[3]
     shown = home.approver("log", "show", "--json", "--decision", "deny", "--tool", "delete_file")
     assert [json.loads(line)["tool"] for line in shown.stdout.splitlines()] == ["delete_file"]
 
