@@ -137,11 +137,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 def _dispatch(args: argparse.Namespace) -> int:
     home = Home.from_environment()
     if args.command is None:
-        raise CliError(
-            "the desktop app is not part of this version yet; run the decision service with "
-            "`approver serve --headless [--policy FILE]`",
-            code=2,
-        )
+        return _desktop_app(home, None)
     handlers = {"proxy": _proxy, "serve": _serve, "status": _status, "log": _log, "doctor": _doctor, "rules": _rules}
     try:
         return handlers[args.command](args, home)
@@ -164,9 +160,16 @@ def _proxy(args: argparse.Namespace, home: Home) -> int:
         raise CliError(str(exc), code=127) from None
 
 
+def _desktop_app(home: Home, policy_file: Path | None) -> int:
+    # Imported here so that the proxy and the other commands never load Qt.
+    from approver.ui.app import run_desktop_app  # noqa: PLC0415
+
+    return run_desktop_app(home, policy_file)
+
+
 def _serve(args: argparse.Namespace, home: Home) -> int:
     if not args.headless:
-        raise CliError("the desktop app is not part of this version yet; use `approver serve --headless`", 2)
+        return _desktop_app(home, args.policy)
     try:
         asyncio.run(serve_headless(home, args.policy))
     except (AlreadyRunning, PolicyError, LogError, KeyStoreError) as exc:
@@ -281,6 +284,14 @@ def _doctor(args: argparse.Namespace, home: Home) -> int:
         check(True, f"service: running (pid {reply.pid}, {reply.mode}), policy {reply.policy}")
     except ServiceUnavailable as exc:
         check(False, f"service: not running ({exc}); calls are denied until it runs")
+    try:
+        rules = rules_tools.open_rules(home)
+        rule_problems = rules.current().problems
+        check(not rule_problems, f"rules: {'; '.join(rule_problems) or rules.describe()}")
+        if rules.pending():
+            check(False, f"rules: {len(rules.pending())} change(s) wait for confirmation in the app")
+    except PolicyError as exc:
+        check(False, f"rules: {exc}")
     if home.log_file.exists():
         try:
             result = verify_log(home, [], None)

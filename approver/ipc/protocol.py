@@ -10,6 +10,8 @@
     withdraw {ref, reason}            ->                                    (the call no longer needs a decision)
     status {}                         ->
                                       <-    status {pid, home, mode, proxies, policy}
+    activate {}                       ->                                    (a second launch of the desktop app)
+                                      <-    activated {shown}               (shown: false when no app runs here)
 
 A proxy that gets neither a verdict nor `holding` within its acknowledgement timeout, or no verdict by the
 announced deadline, denies the call: the service is absent or stuck, and we fail closed.
@@ -79,6 +81,17 @@ class StatusRequest(_Message):
     type: Literal["status"] = "status"
 
 
+class Activate(_Message):
+    """A second launch of the desktop app asks the running one to come forward, then exits."""
+
+    type: Literal["activate"] = "activate"
+
+
+class Activated(_Message):
+    type: Literal["activated"] = "activated"
+    shown: bool  # False: this service runs without the desktop app (headless)
+
+
 class StatusReply(_Message):
     type: Literal["status-reply"] = "status-reply"
     pid: int
@@ -89,7 +102,17 @@ class StatusReply(_Message):
 
 
 IpcMessage: TypeAlias = Annotated[
-    Hello | Welcome | Refused | Decide | Holding | VerdictMessage | WithdrawMessage | StatusRequest | StatusReply,
+    Hello
+    | Welcome
+    | Refused
+    | Decide
+    | Holding
+    | VerdictMessage
+    | WithdrawMessage
+    | StatusRequest
+    | StatusReply
+    | Activate
+    | Activated,
     Field(discriminator="type"),
 ]
 _ADAPTER: TypeAdapter[IpcMessage] = TypeAdapter(IpcMessage)

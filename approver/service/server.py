@@ -12,12 +12,15 @@ import contextlib
 import fcntl
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Literal
 
 from approver import __version__
 from approver.ipc import protocol
 from approver.ipc.protocol import (
+    Activate,
+    Activated,
     Decide,
     Hello,
     Holding,
@@ -76,6 +79,7 @@ class DecisionServer:
         self._server: asyncio.Server | None = None
         self._proxies = 0
         self._tasks = TaskSet()
+        self.on_activate: Callable[[], None] | None = None  # the desktop app registers how it comes forward
 
     async def start(self) -> None:
         """Bind the socket. The caller holds the instance lock, so a socket file already there is stale."""
@@ -128,6 +132,10 @@ class DecisionServer:
                         task.cancel(message.reason)  # the service records the withdrawal with this reason
                 elif isinstance(message, StatusRequest):
                     writer.write(protocol.encode(self.status()))
+                elif isinstance(message, Activate):
+                    if self.on_activate is not None:
+                        self.on_activate()
+                    writer.write(protocol.encode(Activated(shown=self.on_activate is not None)))
         except (ProtocolError, ValueError) as exc:
             print(f"approver: dropped a connection that broke the protocol: {exc}", file=sys.stderr)
         except OSError:

@@ -155,7 +155,6 @@ def test_a_policy_broken_while_running_leaves_no_rule_in_force(home: ApproverHom
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        ([], 2, "the desktop app is not part of this version yet"),
         (["proxy", "--name", "x"], 2, "proxy needs the server command after `--`"),
         (["proxy", "--name", "x", "--", "/nonexistent/server"], 127, "cannot start server 'x'"),
         (["serve", "--headless", "--policy", "/nonexistent.json"], 1, "/nonexistent.json: no such file"),

@@ -1,0 +1,67 @@
+"""Start at login on freedesktop systems: an XDG autostart entry in $XDG_CONFIG_HOME/autostart.
+
+macOS (a launchd agent) and Windows (the Run key) are set up by their installers; see packaging/README.md.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from approver.platform.paths import Home
+
+SUPPORTED = sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd"))
+ENTRY_NAME = "mcp-approver.desktop"
+
+
+def entry_path(environ: Mapping[str, str] = os.environ) -> Path:
+    config = environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(config) / "autostart" / ENTRY_NAME
+
+
+def launch_command(home: Home) -> list[str]:
+    """This installation's app, for this home: the interpreter running now, so a virtualenv install works."""
+    command = [sys.executable, "-m", "approver"]
+    if home.explicit:
+        command = ["env", f"APPROVER_HOME={home.config_dir.parent}", *command]
+    return command
+
+
+def _exec_argument(argument: str) -> str:
+    """Quote one argument for a desktop entry's Exec key (Desktop Entry Specification, "The Exec key")."""
+    argument = argument.replace("%", "%%")
+    if argument and not any(character in argument for character in " \t\n\"'\\><~|&;$*?#()`"):
+        return argument
+    escaped = "".join("\\" + c if c in '"`$\\' else c for c in argument)
+    return f'"{escaped}"'
+
+
+def desktop_entry(command: list[str]) -> str:
+    exec_line = " ".join(_exec_argument(argument) for argument in command)
+    # Exec escapes backslashes once more: the key's value is itself an escaped string.
+    exec_line = exec_line.replace("\\", "\\\\")
+    return (
+        "[Desktop Entry]\n"
+        "Type=Application\n"
+        "Name=MCP Approver\n"
+        "Comment=Approve or deny the tool calls AI assistants make\n"
+        f"Exec={exec_line}\n"
+        "Icon=mcp-approver\n"
+        "Terminal=false\n"
+        "X-GNOME-Autostart-enabled=true\n"
+    )
+
+
+def set_start_at_login(enabled: bool, command: list[str], environ: Mapping[str, str] = os.environ) -> Path:
+    """Write or remove the autostart entry; returns its path."""
+    path = entry_path(environ)
+    if enabled:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(desktop_entry(command))
+        temporary.replace(path)
+    else:
+        path.unlink(missing_ok=True)
+    return path

@@ -1,0 +1,62 @@
+"""Rules drafted from a held call: "Always allow…" (approve similar calls: a rule narrowed to this call's
+arguments, which the person edits and confirms) and "Deny always" (the tool on this server, whatever the arguments).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from typing import Any
+
+from approver.core.approval import ApprovalRequest
+from approver.core.policy import Effect
+
+_GLOB_SPECIALS = frozenset("*?[")
+EQUALS_LIMIT = 200  # longer values (file contents, prompts) are left open: "similar" calls differ there
+_PATH_KEY = re.compile(r"(?i)(path|file|dir|directory|folder|cwd|root|dest|destination|source|src|target)s?$")
+_ORIGIN = re.compile(r"(?i)^(https?://[^/?#\s@]+)(?:[/?#]|$)")
+
+
+def literal_glob(name: str) -> str:
+    """A glob that matches exactly `name`: *, ? and [ are written as one-character sets."""
+    return "".join(f"[{character}]" if character in _GLOB_SPECIALS else character for character in name)
+
+
+def _pointer(key: str) -> str:
+    return "/" + key.replace("~", "~0").replace("/", "~1")
+
+
+def _similar_values(key: str, value: Any) -> dict[str, Any] | None:
+    """A matcher for values like this one, or None to leave the argument open."""
+    if isinstance(value, str):
+        if _PATH_KEY.search(key) and (value.startswith("/") or value.startswith("~/")):
+            parent = posixpath.dirname(posixpath.normpath(value))
+            return {"under": parent} if parent not in ("/", "~", "") else {"equals": value}
+        origin = _ORIGIN.match(value)
+        if origin is not None:
+            return {"glob": literal_glob(origin.group(1)) + "/*"}
+        return {"equals": value} if len(value) <= EQUALS_LIMIT and "\n" not in value else None
+    if value is None or isinstance(value, bool | int | float):
+        return {"equals": value}
+    return None  # objects and lists: too specific to pin, too varied to generalise
+
+
+def rule_draft(request: ApprovalRequest, effect: Effect) -> dict[str, object]:
+    """A policy rule document for calls like this one. An allow is narrowed by argument: paths to their
+    directory, web addresses to their site, short values to themselves; a deny covers the tool whatever the
+    arguments."""
+    call = request.call
+    verb = {Effect.ALLOW: "Allowed", Effect.DENY: "Denied", Effect.ASK: "Asked about"}[effect]
+    draft: dict[str, object] = {
+        "effect": effect.value,
+        "server": literal_glob(call.server),
+        "tool": literal_glob(call.tool),
+    }
+    if effect is Effect.ALLOW:
+        matchers = {
+            _pointer(key): matcher for key, value in call.arguments.items() if (matcher := _similar_values(key, value))
+        }
+        if matchers:
+            draft["args"] = matchers
+    draft["note"] = f"{verb} in MCP Approver from a call of {call.tool} on {call.server} by {call.client.name}"
+    return draft

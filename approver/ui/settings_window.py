@@ -1,0 +1,195 @@
+"""The settings window: the rules editor, general settings, and the servers and tools seen so far."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QTabWidget,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from approver.core.models import Decision
+from approver.service.policy_store import PolicyStore
+from approver.service.tools_seen import ToolsSeen
+from approver.ui import autostart
+from approver.ui.presentation import make_visible
+from approver.ui.rules_editor import RulesEditor
+from approver.ui.settings import CLIENT_TIMEOUT_SECONDS, AppSettings
+
+WINDOW_TITLE = "MCP Approver — Settings"
+
+
+def _plain_label(text: str = "") -> QLabel:
+    label = QLabel()
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    label.setText(text)
+    label.setWordWrap(True)
+    return label
+
+
+class GeneralPage(QWidget):
+    changed = Signal(object)  # AppSettings
+    lockdown_toggled = Signal(bool)
+    open_log = Signal()
+
+    def __init__(self, settings: AppSettings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.deadline = QSpinBox()
+        self.deadline.setRange(5, 3600)
+        self.deadline.setSuffix(" s")
+        self.deadline.setAccessibleName("Seconds to answer before the deadline action")
+        self.deadline_hint = _plain_label()
+        self.deadline_action = QComboBox()
+        self.deadline_action.addItem("Deny the call", Decision.DENY.value)
+        self.deadline_action.addItem("Allow the call", Decision.ALLOW.value)
+        self.deadline_action.setAccessibleName("What happens when nobody answers in time")
+        self.notifications = QCheckBox("Notify me when a call waits behind an open dialog")
+        self.notifications.setAccessibleName("Notifications")
+        self.start_at_login = QCheckBox("Start MCP Approver when I log in")
+        self.start_at_login.setAccessibleName("Start at login")
+        if not autostart.SUPPORTED:
+            self.start_at_login.setEnabled(False)
+            self.start_at_login.setToolTip("On this system the installer sets up starting at login.")
+        self.lockdown = QCheckBox("Lockdown: deny every tool call without asking, whatever the rules say")
+        self.lockdown.setAccessibleName("Lockdown")
+        self.log_button = QPushButton("Open the &audit log…")
+        self.log_button.setAccessibleName("Open the audit log")
+        form = QFormLayout(self)
+        form.addRow("&Time to answer:", self.deadline)
+        form.addRow("", self.deadline_hint)
+        form.addRow("&When time runs out:", self.deadline_action)
+        form.addRow("", self.notifications)
+        form.addRow("", self.start_at_login)
+        form.addRow("", self.lockdown)
+        form.addRow("", self.log_button)
+        self.show_settings(settings)
+        self.deadline.valueChanged.connect(self._emit)
+        self.deadline_action.currentIndexChanged.connect(self._emit)
+        self.notifications.toggled.connect(self._emit)
+        self.start_at_login.toggled.connect(self._emit)
+        self.lockdown.toggled.connect(self.lockdown_toggled)
+        self.log_button.clicked.connect(self.open_log)
+
+    def show_settings(self, settings: AppSettings) -> None:
+        widgets = (self.deadline, self.deadline_action, self.notifications, self.start_at_login)
+        for widget in widgets:
+            widget.blockSignals(True)
+        self.deadline.setValue(settings.deadline_seconds)
+        self.deadline_action.setCurrentIndex(self.deadline_action.findData(settings.deadline_action.value))
+        self.notifications.setChecked(settings.notifications)
+        self.start_at_login.setChecked(settings.start_at_login)
+        for widget in widgets:
+            widget.blockSignals(False)
+        self._hint(settings.deadline_seconds)
+
+    def show_lockdown(self, on: bool) -> None:
+        self.lockdown.blockSignals(True)
+        self.lockdown.setChecked(on)
+        self.lockdown.blockSignals(False)
+
+    def settings(self) -> AppSettings:
+        return AppSettings(
+            deadline_seconds=self.deadline.value(),
+            deadline_action=Decision(self.deadline_action.currentData()),
+            notifications=self.notifications.isChecked(),
+            start_at_login=self.start_at_login.isChecked(),
+        )
+
+    def _hint(self, seconds: int) -> None:
+        if seconds >= CLIENT_TIMEOUT_SECONDS:
+            self.deadline_hint.setText(
+                f"Many AI clients give up on a call after {CLIENT_TIMEOUT_SECONDS} s; with a longer time they may "
+                "report an error before you answer (unless they accept progress updates, which MCP Approver sends)."
+            )
+        else:
+            self.deadline_hint.setText("Applies to calls that arrive from now on.")
+
+    def _emit(self) -> None:
+        settings = self.settings()
+        self._hint(settings.deadline_seconds)
+        self.changed.emit(settings)
+
+
+class ToolsSeenPage(QWidget):
+    def __init__(self, tools_seen: ToolsSeen | None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.tools_seen = tools_seen
+        self.tree = QTreeWidget()
+        self.tree.setHeaderLabels(["Server / tool", "Definition", "First seen", "Last seen", "Description"])
+        self.tree.setAccessibleName("Servers and tools seen")
+        self.tree.setAlternatingRowColors(True)
+        intro = _plain_label(
+            "The servers and tools MCP Approver was asked about. A tool marked changed was redefined by its "
+            "server after it was first seen."
+        )
+        layout = QVBoxLayout(self)
+        layout.addWidget(intro)
+        layout.addWidget(self.tree, 1)
+
+    def refresh(self) -> None:
+        self.tree.clear()
+        tools = self.tools_seen.tools if self.tools_seen is not None else {}
+        for server, seen in sorted(tools.items()):
+            server_item = QTreeWidgetItem([make_visible(server).text, f"{len(seen)} tools", "", "", ""])
+            for name, tool in sorted(seen.items()):
+                QTreeWidgetItem(
+                    server_item,
+                    [
+                        make_visible(name).text,
+                        "changed" if tool.changed else "unchanged",
+                        tool.first_seen,
+                        tool.last_seen,
+                        make_visible(tool.description or "").text,
+                    ],
+                )
+            self.tree.addTopLevelItem(server_item)
+            server_item.setExpanded(True)
+        for column in range(4):
+            self.tree.resizeColumnToContents(column)
+
+
+class SettingsWindow(QWidget):
+    def __init__(
+        self,
+        policies: PolicyStore,
+        tools_seen: ToolsSeen | None,
+        settings: AppSettings,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(WINDOW_TITLE)
+        self.rules = RulesEditor(policies)
+        self.general = GeneralPage(settings)
+        self.tools = ToolsSeenPage(tools_seen)
+        self.tabs = QTabWidget()
+        self.tabs.setAccessibleName("Settings pages")
+        self.tabs.addTab(self.rules, "Rules")
+        self.tabs.addTab(self.general, "General")
+        self.tabs.addTab(self.tools, "Servers and tools")
+        self.tabs.currentChanged.connect(self._page_shown)
+        self.close_button = QPushButton("Close")
+        self.close_button.setAccessibleName("Close settings")
+        self.close_button.clicked.connect(self.close)
+        QShortcut(QKeySequence(QKeySequence.StandardKey.Close), self, self.close)
+        QShortcut(QKeySequence("Escape"), self, self.close)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.close_button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.tabs, 1)
+        layout.addLayout(buttons)
+
+    def _page_shown(self, index: int) -> None:
+        if self.tabs.widget(index) is self.tools:
+            self.tools.refresh()

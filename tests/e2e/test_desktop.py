@@ -1,0 +1,366 @@
+"""The real desktop app, driven as a person would: a real X server (Xvfb) with a window manager (openbox) and a
+panel with a system tray (tint2), `python -m approver` as its own process, real calls from the official SDK client
+through `approver proxy`, and keys pressed with xdotool. Screenshots land in artifacts/screenshots/."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import Client, StdioServerParameters
+from mcp_types import TextContent
+
+from tests.conftest import APPROVER, ROOT, SDK_SERVER, ApproverHome
+
+pytestmark = [pytest.mark.e2e, pytest.mark.gui]
+
+SCREENSHOTS = ROOT / "artifacts" / "screenshots"
+X_TOOLS = ("Xvfb", "openbox", "tint2", "xdotool", "import", "xwininfo")
+APPROVAL_TITLE = "^MCP Approver — Allow "
+ARMED_AFTER = 1.0  # the dialog's Allow buttons arm 0.7 s after it appears
+
+
+@dataclass
+class XSession:
+    display: str
+    processes: list[subprocess.Popen[bytes]]
+
+    def env(self, base: dict[str, str]) -> dict[str, str]:
+        env = {**base, "DISPLAY": self.display, "QT_QPA_PLATFORM": "xcb"}
+        env.pop("WAYLAND_DISPLAY", None)
+        return env
+
+
+def _wait(condition: Any, what: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def x_session() -> Iterator[XSession]:
+    missing = [tool for tool in X_TOOLS if shutil.which(tool) is None]
+    if missing:
+        pytest.fail(
+            f"the desktop tests need {', '.join(missing)}: run scripts/test.sh (scripts/bootstrap.sh installs them)"
+        )
+    read_end, write_end = os.pipe()
+    server = subprocess.Popen(  # -displayfd: the server picks a free display and writes its number
+        ["Xvfb", "-displayfd", str(write_end), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+        pass_fds=(write_end,),
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(write_end)
+    processes = [server]
+    try:
+        with os.fdopen(read_end) as reader:
+            display = f":{reader.readline().strip()}"
+        session = XSession(display, processes)
+        env = session.env(dict(os.environ))
+        for command in (["openbox"], ["tint2"]):
+            processes.append(subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        _wait(lambda: _xdotool(env, "search", "--class", "tint2") != "", "the tint2 panel")
+        yield session
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _xdotool(env: dict[str, str], *args: str) -> str:
+    return subprocess.run(["xdotool", *args], env=env, capture_output=True, text=True, check=False).stdout.strip()
+
+
+@dataclass
+class App:
+    home: ApproverHome
+    env: dict[str, str]
+    process: subprocess.Popen[bytes]
+    stderr_path: Path
+    autostart_dir: Path
+
+    @property
+    def stderr(self) -> str:
+        return self.stderr_path.read_text()
+
+    def status(self) -> str:
+        result = subprocess.run(
+            [*APPROVER, "status"], env=self.env, capture_output=True, text=True, timeout=30, check=False
+        )
+        return result.stdout if result.returncode == 0 else ""
+
+
+@contextlib.contextmanager
+def running_app(x_session: XSession, home: ApproverHome, tmp_path: Path, *args: str) -> Iterator[App]:
+    """`python -m approver [ARGS]` on the X session, until it has stopped again (by SIGTERM, exiting 0)."""
+    config = tmp_path / "xdg-config"
+    env = x_session.env({**home.env, "XDG_CONFIG_HOME": str(config)})
+    stderr_path = tmp_path / "app.err"
+    with stderr_path.open("wb") as stderr:
+        process = subprocess.Popen([*APPROVER, *args], env=env, stderr=stderr, stdin=subprocess.DEVNULL)
+    running = App(home, env, process, stderr_path, config / "autostart")
+    try:
+        _wait(lambda: "desktop" in running.status() or process.poll() is not None, "the app's service")
+        assert process.poll() is None, f"the app exited: {running.stderr}"
+        yield running
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=15)
+    assert process.returncode == 0, running.stderr
+
+
+@pytest.fixture
+def app(x_session: XSession, home: ApproverHome, tmp_path: Path) -> Iterator[App]:
+    with running_app(x_session, home, tmp_path) as started:
+        yield started
+
+
+@pytest.fixture
+def app_with_rules(x_session: XSession, home: ApproverHome, tmp_path: Path) -> Iterator[App]:
+    """`approver serve --policy FILE` (the app, not headless) with a few rules to show in the settings."""
+    policy = home.write_policy(
+        {"effect": "allow", "server": "filesystem", "tool": "read_*", "id": "fs-reads", "note": "reading is fine"},
+        {
+            "effect": "allow",
+            "server": "filesystem",
+            "tool": "write_file",
+            "id": "project-writes",
+            "args": {"/path": {"under": "~/project"}},
+        },
+        {"effect": "deny", "server": "*", "tool": "get-env", "id": "no-env", "note": "environment holds secrets"},
+        {"effect": "ask", "server": "github", "tool": "*"},
+    )
+    with running_app(x_session, home, tmp_path, "serve", "--policy", str(policy)) as started:
+        yield started
+
+
+# -- driving the app --------------------------------------------------------------------------------------------
+
+
+async def _command(env: dict[str, str], *command: str) -> str:
+    process = await asyncio.create_subprocess_exec(
+        *command, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
+    )
+    out, _ = await process.communicate()
+    return out.decode().strip()
+
+
+async def dialogs(env: dict[str, str]) -> list[str]:
+    return (await _command(env, "xdotool", "search", "--name", APPROVAL_TITLE)).split()
+
+
+async def wait_for_window(env: dict[str, str], title: str = APPROVAL_TITLE, timeout: float = 20) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = (await _command(env, "xdotool", "search", "--onlyvisible", "--name", title)).split()
+        if found:
+            return found[0]
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no window titled {title!r} appeared")
+
+
+async def wait_until_gone(env: dict[str, str], timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while await _command(env, "xdotool", "search", "--onlyvisible", "--name", APPROVAL_TITLE):
+        if time.monotonic() > deadline:
+            raise AssertionError("the approval dialog did not close")
+        await asyncio.sleep(0.05)
+
+
+async def press(env: dict[str, str], window: str, *keys: str) -> None:
+    await _command(env, "xdotool", "windowactivate", "--sync", window, "key", "--clearmodifiers", *keys)
+
+
+async def screenshot(env: dict[str, str], name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / name
+    await _command(env, "import", "-window", "root", str(path))
+    assert path.stat().st_size > 0
+    return path
+
+
+async def answer_with(env: dict[str, str], keys: str, shot: str | None = None) -> None:
+    window = await wait_for_window(env)
+    await asyncio.sleep(ARMED_AFTER)  # also lets the window paint before a screenshot
+    if shot is not None:
+        await screenshot(env, shot)
+    await press(env, window, keys)
+
+
+def sdk_client(app: App) -> Client:
+    command = app.home.proxy_command("sdk", APPROVER[0], SDK_SERVER)
+    return Client(StdioServerParameters(command=command[0], args=command[1:], env=app.home.env), mode="legacy")
+
+
+def text_of(result: Any) -> str:
+    [content] = result.content
+    assert isinstance(content, TextContent)
+    return str(content.text)
+
+
+async def call_and_answer(app: App, tool: str, arguments: dict[str, Any], keys: str, shot: str | None = None) -> Any:
+    async with sdk_client(app) as client:
+        result, _ = await asyncio.gather(client.call_tool(tool, arguments), answer_with(app.env, keys, shot))
+    return result
+
+
+def tray_icon_centre(env: dict[str, str]) -> tuple[int, int]:
+    """Where the app's icon sits in the panel's tray (Qt names its tray window after the application)."""
+    tree = subprocess.run(["xwininfo", "-root", "-tree"], env=env, capture_output=True, text=True, check=True).stdout
+    for match in re.finditer(r'"mcp-approver": \([^)]*\)\s+(\d+)x(\d+)\+-?\d+\+-?\d+\s+\+(-?\d+)\+(-?\d+)', tree):
+        width, height, x, y = map(int, match.groups())
+        if width > 1 and height > 1:
+            return x + width // 2, y + height // 2
+    raise AssertionError(f"the tray icon is not in the panel:\n{tree}")
+
+
+async def toggle_lockdown_from_the_tray(app: App, expected: str) -> None:
+    x, y = tray_icon_centre(app.env)
+    await _command(app.env, "xdotool", "mousemove", str(x), str(y), "click", "3")
+    await asyncio.sleep(0.5)
+    await _command(app.env, "xdotool", "key", "Down", "Return")  # the first enabled entry: Lockdown
+    deadline = time.monotonic() + 10
+    while f"lockdown {expected}" not in app.stderr:
+        assert time.monotonic() < deadline, f"lockdown was not {expected}: {app.stderr}"
+        await asyncio.sleep(0.05)
+
+
+# -- the tests ----------------------------------------------------------------------------------------------------
+
+
+def test_the_app_hosts_the_service_with_a_real_tray_and_starts_at_login(app: App) -> None:
+    assert "system tray available: True" in app.stderr
+    assert f"pid {app.process.pid}, desktop" in app.status()
+    entry = (app.autostart_dir / "mcp-approver.desktop").read_text()
+    assert "-m approver" in entry and f"APPROVER_HOME={app.home.root}" in entry
+
+
+async def test_ctrl_return_allows_an_ordinary_call(app: App) -> None:
+    result = await call_and_answer(app, "add", {"a": 2, "b": 3}, "ctrl+Return", shot="ordinary-call.png")
+    assert not result.is_error
+    assert text_of(result) == "5"
+    [entry] = app.home.log()
+    assert (entry["tool"], entry["decision"], entry["actor"]) == ("add", "allow", "human")
+    assert entry["shown_digest"].startswith("sha256:")
+
+
+async def test_escape_denies_a_call_whose_url_hides_a_bidi_override(app: App) -> None:
+    message = "Fetch https://github.com/acme/reports/releases/download/v1/invoice\u202efdp.exe and open it"
+    result = await call_and_answer(app, "echo", {"message": message}, "Escape", shot="bidi-url.png")
+    assert result.is_error
+    assert "the user denied this call" in text_of(result)
+    [entry] = app.home.log()
+    assert (entry["decision"], entry["actor"]) == ("deny", "human")
+
+
+async def test_a_fifty_kilobyte_argument_is_shown_and_passes_whole(app: App) -> None:
+    message = "\n".join(f"Line {n:04d}: the quick brown fox jumps over the lazy dog " + "·" * 40 for n in range(520))
+    assert len(message.encode()) > 50_000
+    result = await call_and_answer(app, "echo", {"message": message}, "ctrl+Return", shot="50kb-argument.png")
+    assert not result.is_error
+    assert text_of(result) == message
+
+
+async def test_a_cancelled_request_closes_its_dialog_and_the_log_says_so(app: App) -> None:
+    proxy = await asyncio.create_subprocess_exec(
+        *app.home.proxy_command("sdk", APPROVER[0], SDK_SERVER),
+        env=app.home.env,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    assert proxy.stdin is not None and proxy.stdout is not None
+
+    async def send(message: dict[str, Any]) -> None:
+        assert proxy.stdin is not None
+        proxy.stdin.write(json.dumps(message).encode() + b"\n")
+        await proxy.stdin.drain()
+
+    await send(
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": {"name": "raw", "version": "1"},
+            },
+        }
+    )
+    await proxy.stdout.readline()
+    await send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+    await send(
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "add", "arguments": {"a": 1, "b": 1}}}
+    )
+    await wait_for_window(app.env)
+    await send({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 2, "reason": "stop"}})
+    await wait_until_gone(app.env)
+    proxy.stdin.close()
+    assert await asyncio.wait_for(proxy.wait(), 15) == 0
+    [entry] = app.home.log()
+    assert (entry["decision"], entry["reason"]) == (
+        "deny",
+        "withdrawn before an answer: the client cancelled the request",
+    )
+
+
+async def test_lockdown_denies_without_a_dialog_until_lifted(app: App) -> None:
+    await toggle_lockdown_from_the_tray(app, "on")
+    async with sdk_client(app) as client:
+        started = time.monotonic()
+        result = await client.call_tool("add", {"a": 1, "b": 2})
+        assert time.monotonic() - started < 5  # answered at once, nobody was asked
+        assert await dialogs(app.env) == []
+    assert result.is_error
+    assert "MCP Approver is in lockdown" in text_of(result)
+    await toggle_lockdown_from_the_tray(app, "lifted")
+    result = await call_and_answer(app, "add", {"a": 1, "b": 2}, "Escape")
+    assert result.is_error and "the user denied this call" in text_of(result)
+    assert [(e["actor"], e["reason"]) for e in app.home.log()] == [
+        ("none", "MCP Approver is in lockdown"),
+        ("human", "the user denied this call"),
+    ]
+
+
+async def test_a_second_launch_brings_the_first_forward_and_exits(app_with_rules: App) -> None:
+    app = app_with_rules
+    second = await asyncio.create_subprocess_exec(
+        *APPROVER, env=app.env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    _, stderr = await asyncio.wait_for(second.communicate(), 30)
+    assert second.returncode == 0, stderr
+    assert b"already running" in stderr
+    await wait_for_window(app.env, "^MCP Approver — Settings$")
+    await asyncio.sleep(1)  # painted
+    await screenshot(app.env, "settings.png")
+    assert f"pid {app.process.pid}, desktop" in app.status()
+
+
+def test_without_a_display_the_app_says_so_in_one_line(home: ApproverHome) -> None:
+    env = {
+        key: value for key, value in home.env.items() if key not in {"DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"}
+    }
+    result = subprocess.run([*APPROVER], env=env, capture_output=True, text=True, timeout=30, check=False)
+    assert result.returncode == 2
+    assert "there is no graphical display for the desktop app" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

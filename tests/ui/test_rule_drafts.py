@@ -1,0 +1,53 @@
+"""'Approve similar' and 'Deny always' drafts: valid rules that match this call, narrowed by argument."""
+
+from __future__ import annotations
+
+from approver.core.policy import Effect
+from approver.ui.rule_documents import compile_rules, rule_matches
+from approver.ui.rule_drafts import literal_glob, rule_draft
+from tests.ui.conftest import approval_request
+
+
+def test_an_allow_draft_is_narrowed_to_arguments_like_these() -> None:
+    request = approval_request(
+        {
+            "path": "/home/u/project/notes.md",
+            "url": "https://example.com/a/b?c=1",
+            "mode": "overwrite",
+            "count": 3,
+            "content": "x" * 500,
+            "options": {"recursive": True},
+        }
+    )
+    draft = rule_draft(request, Effect.ALLOW)
+    assert draft["effect"] == "allow"
+    assert (draft["server"], draft["tool"]) == ("fs", "write_file")
+    assert draft["args"] == {
+        "/path": {"under": "/home/u/project"},
+        "/url": {"glob": "https://example.com/*"},
+        "/mode": {"equals": "overwrite"},
+        "/count": {"equals": 3},
+    }
+    assert draft["note"] == "Allowed in MCP Approver from a call of write_file on fs by Claude Desktop"
+    compile_rules([draft])  # valid as drafted
+    arguments = request.call.arguments
+    assert rule_matches(draft, "fs", "write_file", arguments)
+    assert rule_matches(draft, "fs", "write_file", {**arguments, "path": "/home/u/project/other.md"})
+    assert not rule_matches(draft, "fs", "write_file", {**arguments, "path": "/home/u/.bashrc"})
+    assert not rule_matches(draft, "fs", "write_file", {**arguments, "url": "https://example.com.evil.net/"})
+    assert not rule_matches(draft, "fs", "write_file", {**arguments, "mode": "append"})
+
+
+def test_a_deny_draft_covers_the_tool_whatever_the_arguments() -> None:
+    draft = rule_draft(approval_request({"path": "/etc/passwd"}), Effect.DENY)
+    assert "args" not in draft
+    assert rule_matches(draft, "fs", "write_file", {"path": "/anything"})
+
+
+def test_names_with_glob_characters_match_only_themselves() -> None:
+    name = "read[1]*?"
+    assert literal_glob(name) == "read[[]1][*][?]"
+    draft = rule_draft(approval_request({}, tool=name, server="s*"), Effect.DENY)
+    assert rule_matches(draft, "s*", name, {})
+    assert not rule_matches(draft, "sx", name, {})
+    assert not rule_matches(draft, "s*", "read1xx", {})

@@ -1,0 +1,65 @@
+"""The app's settings file and the XDG autostart entry."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import pytest
+
+from approver.core.models import Decision
+from approver.platform.paths import Home
+from approver.ui.autostart import desktop_entry, entry_path, launch_command, set_start_at_login
+from approver.ui.settings import AppSettings, load_settings, save_settings, settings_file
+
+
+def test_defaults_stay_under_common_client_timeouts(tmp_path: Path) -> None:
+    settings, problem = load_settings(tmp_path / "missing.json")
+    assert problem is None
+    assert settings == AppSettings(
+        deadline_seconds=55, deadline_action=Decision.DENY, notifications=True, start_at_login=True
+    )
+
+
+def test_settings_round_trip_and_a_broken_file_falls_back_to_defaults(tmp_path: Path) -> None:
+    home = Home(tmp_path / "config", tmp_path / "data", tmp_path / "run", explicit=True)
+    path = settings_file(home)
+    chosen = AppSettings(deadline_seconds=120, deadline_action=Decision.ALLOW, notifications=False)
+    save_settings(path, chosen)
+    assert load_settings(path) == (chosen, None)
+    path.write_text('{"deadline_seconds": 1}')
+    settings, problem = load_settings(path)
+    assert settings == AppSettings()
+    assert problem is not None and "deadline_seconds" in problem and str(path) in problem
+
+
+def test_the_autostart_entry_follows_xdg_config_home(tmp_path: Path) -> None:
+    environ = {"XDG_CONFIG_HOME": str(tmp_path / "cfg")}
+    command = ["/opt/my venv/bin/python", "-m", "approver"]
+    path = set_start_at_login(True, command, environ)
+    assert path == tmp_path / "cfg" / "autostart" / "mcp-approver.desktop"
+    text = path.read_text()
+    assert 'Exec="/opt/my venv/bin/python" -m approver\n' in text
+    assert "Type=Application\n" in text
+    set_start_at_login(False, command, environ)
+    assert not path.exists()
+    set_start_at_login(False, command, environ)  # removing twice is fine
+
+
+def test_exec_quoting_follows_the_desktop_entry_spec() -> None:
+    entry = desktop_entry(["/bin/x", 'a"b', "50%", "c$d", "back\\slash"])
+    [exec_line] = [line for line in entry.splitlines() if line.startswith("Exec=")]
+    assert exec_line == 'Exec=/bin/x "a\\\\"b" 50%% "c\\\\$d" "back\\\\\\\\slash"'
+
+
+def test_the_launch_command_carries_an_explicit_home(tmp_path: Path) -> None:
+    home = Home(tmp_path / "h" / "config", tmp_path / "h" / "data", tmp_path / "h" / "run", explicit=True)
+    command = launch_command(home)
+    assert command[:2] == ["env", f"APPROVER_HOME={tmp_path / 'h'}"]
+    assert command[-2:] == ["-m", "approver"]
+    assert shlex.join(command)
+
+
+def test_without_xdg_config_home_the_entry_is_under_dot_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert entry_path({}) == tmp_path / ".config" / "autostart" / "mcp-approver.desktop"
