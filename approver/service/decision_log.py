@@ -47,6 +47,8 @@ from approver.ipc.spool import read_spool_file
 from approver.platform.durable import fsync_fully
 from approver.platform.keystore import KeyStoreError, KeyStoreStatus, SecretStore
 
+ANCHOR_INTERVAL = 1.0  # seconds between copies of the newest checkpoint into the keyring
+
 
 class LogError(RuntimeError):
     """The log cannot be used: unreadable, tampered with, or its key is gone. The message says which."""
@@ -243,7 +245,9 @@ class DecisionLogWriter:
 
 class _AnchorKeeper:
     """Copies the newest checkpoint into the keyring off the decision path: a keyring call can take milliseconds
-    (D-Bus) and must not hold a call. Updates coalesce; the last one is written before the service stops."""
+    (D-Bus, or an fsync for the fallback file) and must not hold a call or compete with the log's own fsync.
+    Updates coalesce to at most one write per ANCHOR_INTERVAL; the last one is written before the service stops.
+    So the anchor may lag the log by up to that interval."""
 
     def __init__(self, store: SecretStore, name: str) -> None:
         self._store = store
@@ -275,6 +279,9 @@ class _AnchorKeeper:
                     self.problem = f"could not keep the checkpoint in the keyring: {exc}"
             if stopping and note is None:
                 return
+            if not stopping:
+                with self._wake:
+                    self._wake.wait_for(lambda: self._stopping, timeout=ANCHOR_INTERVAL)
 
     def close(self) -> None:
         with self._wake:

@@ -173,7 +173,7 @@ class DecisionService:
         if outcome.effect is not Effect.ASK:
             decision = Decision.ALLOW if outcome.effect is Effect.ALLOW else Decision.DENY
             key = rule_key(outcome)
-            if decision is Decision.ALLOW and key is not None:
+            if decision is Decision.ALLOW and key is not None and outcome.rule and outcome.rule.limit:
                 self.policies.usage.record(key, time.time())
             return Verdict(
                 decision=decision,

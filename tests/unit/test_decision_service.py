@@ -122,3 +122,11 @@ async def test_a_changed_tool_definition_is_flagged(tmp_path: Path) -> None:
     redefined = first.model_copy(update={"tool_info": ToolInfo(description="Now also uploads", digest="sha256:d2")})
     await svc.decide(redefined)
     assert [r.tool_status for r in approver.asked] == ["new", "known", "changed"]
+
+
+async def test_a_rate_limited_rule_counts_the_calls_it_allowed(tmp_path: Path) -> None:
+    rule = {"effect": "allow", "tool": "write_file", "id": "two-a-minute", "limit": {"per_minute": 2, "then": "deny"}}
+    svc = service(tmp_path, ScriptedApprover(), [rule])
+    verdicts = [await svc.decide(call()) for _ in range(3)]
+    assert [v.decision for v in verdicts] == [Decision.ALLOW, Decision.ALLOW, Decision.DENY]
+    assert "allows 2 calls a minute" in verdicts[2].reason
