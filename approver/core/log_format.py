@@ -16,6 +16,7 @@ Callers hand over what happened (`DecisionFacts`, `RuleChange`); this module dec
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -180,6 +181,27 @@ def genesis_entry(ts: str, origin: str, vkey: str, key_store: str, software: str
         "key_store": key_store,
         "software": software,
     }
+
+
+LOGGED_STRING_LIMIT = 4096  # characters of one argument string kept in the log; the rest is summarised
+
+
+def elide_long_strings(value: Any, limit: int = LOGGED_STRING_LIMIT) -> Any:
+    """A copy of `value` in which every string longer than `limit` keeps its first `limit` characters and says
+    how long it was and the SHA-256 of the whole. The log stays bounded (a 20 MB argument would otherwise be
+    written, hashed and redacted in full on every call) while the entry's request digest still binds the exact
+    bytes that were forwarded. Done before redaction, which then only reads what is kept."""
+    if isinstance(value, str):
+        if len(value) <= limit:
+            return value
+        whole = value.encode("utf-8", "surrogatepass")
+        digest = hashlib.sha256(whole).hexdigest()
+        return f"{value[:limit]}[… elided: {len(value):,} characters, {len(whole):,} bytes, sha256:{digest}]"
+    if isinstance(value, dict):
+        return {key: elide_long_strings(member, limit) for key, member in value.items()}
+    if isinstance(value, list):
+        return [elide_long_strings(member, limit) for member in value]
+    return value
 
 
 class ArgumentsOmitted(StrEnum):

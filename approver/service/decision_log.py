@@ -36,6 +36,7 @@ from approver.core.log_format import (
     check_anchor_signatures,
     decision_body,
     decode_entry,
+    elide_long_strings,
     genesis_entry,
     rfc3339_now,
     split_line,
@@ -197,7 +198,7 @@ class DecisionLogWriter:
         if facts.arguments is None:
             return self._write("decision", decision_body(facts, ArgumentsOmitted.NOT_KEPT))
         try:
-            redacted = redact(facts.arguments, self._redaction_key)
+            redacted = redact(elide_long_strings(facts.arguments), self._redaction_key)
         except Exception:  # never write arguments we could not redact
             return self._write("decision", decision_body(facts, ArgumentsOmitted.REDACTION_FAILED))
         findings = [{"pointer": f.pointer, "kind": f.kind} for f in redacted.findings]

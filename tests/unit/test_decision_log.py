@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -315,3 +316,17 @@ def test_canonical_orders_keys_by_utf16_like_jcs() -> None:
     value = {"\U0001f600": 1, "\ue000": 2, "a": 3}  # non-BMP sorts before U+E000 in UTF-16 order
     assert canonical(value) == bytes(rfc8785.dumps(value))
     assert canonical({"f": 1e21, "g": 0.1}) == bytes(rfc8785.dumps({"f": 1e21, "g": 0.1}))  # floats: ECMAScript form
+
+
+def test_long_argument_strings_are_summarised_in_the_log(tmp_path: Path, store: FileStore) -> None:
+    path = tmp_path / "log.jsonl"
+    writer = DecisionLogWriter(path, store, STATUS)
+    huge = "x" * 5000 + "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"  # a token past the kept part
+    writer.append(facts("write", arguments={"content": huge, "path": "/tmp/a"}))
+    writer.close()
+    [entry] = [e for e in read_entries(path) if e["kind"] == "decision"]
+    kept = entry["arguments"]["content"]
+    assert kept.startswith("x" * 4096 + "[… elided: 5,040 characters, 5,040 bytes, sha256:")
+    assert hashlib.sha256(huge.encode()).hexdigest() in kept
+    assert "ghp_" not in path.read_text()
+    assert entry["arguments"]["path"] == "/tmp/a"
