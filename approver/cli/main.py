@@ -11,6 +11,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from pydantic import ValidationError
+
 from approver import __version__
 from approver.core import log_export
 from approver.core.models import ToolInfo
@@ -143,6 +145,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         return handlers[args.command](args, home)
     except (LogError, PolicyError, KeyStoreError) as exc:
         raise CliError(str(exc)) from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise CliError(f"{'.'.join(map(str, first['loc'])) or 'input'}: {first['msg']}", 2) from None
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        raise CliError(f"{where}{exc.strerror or exc}") from None
 
 
 def _proxy(args: argparse.Namespace, home: Home) -> int:

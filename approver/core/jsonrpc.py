@@ -8,6 +8,7 @@ may disagree about which value wins, and an attacker could then show us one tool
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -19,7 +20,6 @@ RequestId: TypeAlias = str | int
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
-INTERNAL_ERROR = -32603
 # Implementation-defined server error range: -32000 to -32099.
 SERVER_UNAVAILABLE = -32001
 CALL_DENIED = -32003  # a task-augmented tools/call we refused: a CallToolResult is not a valid answer there
@@ -40,14 +40,37 @@ def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
 def loads_strict(data: bytes) -> JSONValue:
-    """Parse JSON, refusing duplicate object keys and the non-standard NaN/Infinity literals."""
+    """Parse a message we gate, refusing anything two parsers could read differently.
+
+    Refused: duplicate object keys; NaN/Infinity; anything but UTF-8 (json.loads would guess UTF-16/32 or skip a
+    BOM); a raw carriage return (JSON whitespace to us, a line end to servers reading with universal newlines,
+    which would then see a second message hidden in the first); and lone surrogates, which cannot be re-encoded.
+    Other characters some readers break lines at (U+2028, NEL, ...) are allowed: outside strings they are not
+    JSON at all, and inside a string the text after one cannot contain an unescaped quote, so it cannot be a
+    message of its own.
+    """
+    if b"\r" in data:
+        raise MalformedMessage("a carriage return inside a message (a server could read it as a line end)")
     try:
-        return json.loads(data, object_pairs_hook=_reject_duplicate_keys, parse_constant=_reject_constant)
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MalformedMessage(f"not UTF-8: {exc}") from None
+    try:
+        value = json.loads(text, object_pairs_hook=_reject_duplicate_keys, parse_constant=_reject_constant)
     except MalformedMessage:
         raise
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
         raise MalformedMessage(f"not valid JSON: {exc}") from exc
+    if _SURROGATE_ESCAPE.search(data):
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise MalformedMessage("a lone UTF-16 surrogate escape (not a character)") from None
+    return value
 
 
 def loads_lenient(data: bytes) -> JSONValue:

@@ -57,7 +57,8 @@ def to_syslog(entry: dict[str, Any], hostname: str) -> str:
     severity = 4 if decision == "deny" else 5  # warning for denials, notice otherwise
     params = {key: entry.get(key) for key in ("seq", "server", "tool", "decision", "actor", "rule", "digest")}
     sd = " ".join(f'{key}="{_sd_value(value)}"' for key, value in params.items() if value is not None)
-    message = entry.get("reason") or entry.get("kind", "")
+    # One entry, one line: a reason (which may quote a rule's note) must not start a forged syslog line.
+    message = " ".join(str(entry.get("reason") or entry.get("kind", "")).splitlines())
     return (
         f"<{_AUTHPRIV * 8 + severity}>1 {entry.get('ts', '-')} {hostname or '-'} mcp-approver - "
         f"{entry.get('kind', '-')} [decision@{SYSLOG_ENTERPRISE_ID} {sd}] {message}"

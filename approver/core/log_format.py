@@ -252,6 +252,13 @@ class EntryChain:
         self.signed_note = f"{checkpoint}\n\u2014 {signer.name} {signature}\n"
         return encode_line(entry_bytes, signature)
 
+    def copy(self) -> EntryChain:
+        twin = EntryChain(self.origin)
+        twin.tree = self.tree.copy()
+        twin.prev = self.prev
+        twin.signed_note = self.signed_note
+        return twin
+
     def restore(self, entry_bytes: bytes) -> None:
         """Replay an entry already in the file."""
         leaf = leaf_hash(entry_bytes)
@@ -317,7 +324,9 @@ class LogAuditor:
     ) -> None:
         self.audit = Audit()
         self._every_signature = every_signature
-        self._anchors = {anchor.size: anchor for anchor in anchors}
+        self._anchors: dict[int, list[Anchor]] = {}
+        for anchor in anchors:
+            self._anchors.setdefault(anchor.size, []).append(anchor)
         self._anchor_list = list(anchors)
         self._trusted = list(trusted)
         self._chain: EntryChain | None = None
@@ -358,8 +367,9 @@ class LogAuditor:
                 return False
         elif self._every_signature and not self._signed(signature):
             return self._fail(number, "the line's signature does not verify (the signature was changed)")
-        if chain.tree.size in self._anchors and not self._check_anchor(number, self._anchors[chain.tree.size]):
-            return False
+        for anchor in self._anchors.get(chain.tree.size, ()):
+            if not self._check_anchor(number, anchor):
+                return False
         self._last = (number, signature, signed_by)
         return True
 

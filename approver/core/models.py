@@ -84,7 +84,3 @@ class Verdict(BaseModel):
     reason: str
     digest: str
     rule: str | None = Field(default=None, description="Which rule decided, when a rule did.")
-
-    @property
-    def allowed(self) -> bool:
-        return self.decision is Decision.ALLOW

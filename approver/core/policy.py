@@ -266,11 +266,6 @@ class CompiledRule:
         self.tool = _compile_glob(rule.tool)
         self.matchers = [_CompiledMatcher(pointer, matcher) for pointer, matcher in rule.args.items()]
 
-    @property
-    def label(self) -> str:
-        name = self.rule.id or f"rules[{self.index}]"
-        return name if self.layer is Layer.USER else f"managed {name}"
-
     def matches(self, server: str, tool: str, arguments: dict[str, Any], context: EvaluationContext) -> bool:
         if self.rule.expires is not None and context.now >= self.rule.expires:
             return False

@@ -112,6 +112,12 @@ class MerkleAccumulator:
         subtree_roots.append(node)
         self._size += 1
 
+    def copy(self) -> MerkleAccumulator:
+        twin = MerkleAccumulator()
+        twin._size = self._size
+        twin._subtree_roots = list(self._subtree_roots)
+        return twin
+
     def root(self) -> bytes:
         subtree_roots = self._subtree_roots
         if not subtree_roots:

@@ -25,6 +25,7 @@ from approver.ipc.protocol import (
 )
 from approver.platform.aio import TaskSet
 from approver.platform.paths import Home
+from approver.platform.peercred import peer_uid
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,16 @@ class _Question:
 
 
 async def _open(home: Home, timeout: float) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    reader, writer = await _connect(home, timeout)
+    sock = writer.get_extra_info("socket")
+    owner = peer_uid(sock) if sock is not None else None
+    if owner is not None and owner != os.getuid():
+        writer.close()
+        raise ServiceUnavailable(f"the socket belongs to another user (uid {owner}); refusing it")
+    return reader, writer
+
+
+async def _connect(home: Home, timeout: float) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     try:
         return await asyncio.wait_for(
             asyncio.open_unix_connection(str(home.socket_path), limit=protocol.MAX_MESSAGE_BYTES), timeout
@@ -130,6 +141,8 @@ class DecisionClient:
                 return self._local_deny(call, Actor.TIMEOUT, f"MCP Approver gave no decision within {limit:g} s")
         except ServiceUnavailable as exc:
             return self._local_deny(call, Actor.ERROR, service_unreachable_reason(str(exc)))
+        except Exception as exc:  # anything unforeseen still ends in an answer: a deny
+            return self._local_deny(call, Actor.ERROR, f"the proxy could not ask for a decision ({exc})")
         finally:
             del self._questions[ref]
 
@@ -164,9 +177,9 @@ class DecisionClient:
                 writer.close()
                 raise
             self._writer = writer
-            self._tasks.spawn(self._read_replies(reader), name="ipc-replies")
+            self._tasks.spawn(self._read_replies(reader, writer), name="ipc-replies")
 
-    async def _read_replies(self, reader: asyncio.StreamReader) -> None:
+    async def _read_replies(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         failure = "the service closed the connection"
         try:
             while line := await reader.readline():
@@ -186,9 +199,9 @@ class DecisionClient:
         except (OSError, ValueError) as exc:  # ProtocolError is a ValueError
             failure = f"the connection to the service failed: {exc}"
         finally:
-            if self._writer is not None:
-                self._writer.close()
-            self._writer = None
+            writer.close()
+            if self._writer is writer:  # a newer connection may already have replaced this one
+                self._writer = None
             for question in self._questions.values():
                 for future in (question.holding, question.verdict):
                     if not future.done():

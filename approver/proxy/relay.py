@@ -134,10 +134,6 @@ class Relay:
         return len(self._held)
 
     @property
-    def in_flight_count(self) -> int:
-        return len(self._in_flight)
-
-    @property
     def era(self) -> ProtocolEra:
         return self._facts.era
 
@@ -213,6 +209,10 @@ class Relay:
 
     def _client_message(self, line: bytes, message: jsonrpc.Message, commands: list[Command]) -> None:
         if self._refuse_if_server_gone([message], commands):
+            return
+        if isinstance(message, Notification) and message.method in GATED_METHODS:
+            # A tools/call without an id: compliant servers ignore it, a lax one might run it ungated.
+            commands.append(Report(f"client sent {message.method} as a notification (no id); not forwarded"))
             return
         if isinstance(message, Request):
             if message.method in GATED_METHODS:

@@ -12,6 +12,7 @@ damage anywhere else is tampering: it is reported, never repaired, and the servi
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import threading
@@ -42,6 +43,7 @@ from approver.core.log_format import (
     split_line,
     unverified_anchor,
 )
+from approver.core.models import Actor, Decision
 from approver.core.redaction import redact
 from approver.core.tlog import Signer, Verifier
 from approver.ipc.spool import read_spool_file
@@ -222,11 +224,20 @@ class DecisionLogWriter:
 
     def _write(self, kind: str, body: dict[str, Any]) -> int:
         entry = self.chain.entry(rfc3339_now(), kind, body)
+        before = self.chain.copy()
+        size_before = os.fstat(self._fd).st_size
         line = self.chain.seal(canonical(entry), self.signer) + b"\n"
-        written = os.write(self._fd, line)
-        if written != len(line):
-            raise LogError(f"{self.path}: short write ({written} of {len(line)} bytes)")
-        fsync_fully(self._fd)
+        try:
+            written = os.write(self._fd, line)
+            if written != len(line):
+                raise LogError(f"{self.path}: short write ({written} of {len(line)} bytes)")
+            fsync_fully(self._fd)
+        except BaseException:
+            # Nothing was acknowledged: take the partial line back, so the next entry chains to the last real one.
+            self.chain = before
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, size_before)
+            raise
         assert self.chain.signed_note is not None
         self._anchor.update(self.chain.signed_note)
         return int(entry["seq"])
@@ -320,7 +331,19 @@ def take_spool(path: Path, writer: DecisionLogWriter) -> int:
             return 0
     count = 0
     for facts in read_spool_file(taking):
-        writer.append(facts)
+        # Anything that can write a file can write the spool: take in only what a proxy alone can decide (a
+        # denial), marked as the proxy's, without arguments or a claim of what a person saw.
+        writer.append(
+            facts.model_copy(
+                update={
+                    "decision": Decision.DENY,
+                    "source": "proxy",
+                    "arguments": None,
+                    "shown_digest": None,
+                    "actor": facts.actor if facts.actor in (Actor.NONE, Actor.ERROR, Actor.TIMEOUT) else Actor.NONE,
+                }
+            )
+        )
         count += 1
     taking.unlink()
     return count

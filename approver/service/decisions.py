@@ -103,18 +103,18 @@ class DecisionService:
             )
             return self._recorded(call, verdict)
         except asyncio.CancelledError as cancelled:
-            why = str(cancelled.args[0]) if cancelled.args else "the request was withdrawn"
-            withdrawn = Verdict(
-                decision=Decision.DENY,
-                actor=Actor.NONE,
-                reason=f"withdrawn before an answer: {why}",
-                digest=call.digest,
-            )
-            self._recorded(call, withdrawn)
+            self.withdrawn(call, str(cancelled.args[0]) if cancelled.args else "the request was withdrawn")
             raise
         except Exception as exc:
             return self._recorded(call, self._failure(call, f"asking for a decision failed: {exc}"))
         return self._recorded(call, self._accept(call, answer), shown_digest=answer.shown_digest)
+
+    def withdrawn(self, call: ToolCall, why: str) -> None:
+        """Record that a call stopped needing a decision before anyone answered (the client cancelled, left...)."""
+        verdict = Verdict(
+            decision=Decision.DENY, actor=Actor.NONE, reason=f"withdrawn before an answer: {why}", digest=call.digest
+        )
+        self._recorded(call, verdict)
 
     def _request(self, call: ToolCall, approver: Approver) -> ApprovalRequest:
         outcome = self.policies.evaluate(call.server, call.tool, call.arguments)
@@ -138,7 +138,16 @@ class DecisionService:
             label = "for this session" if scope is Scope.SESSION else f"for {minutes} minutes"
             self.grants.append(Grant(call.server, call.tool, until, label))
         elif scope is Scope.ALWAYS and answer.rule is not None:
-            self.policies.add_confirmed_rule(answer.rule)
+            try:
+                self.policies.add_confirmed_rule(answer.rule)
+            except Exception as exc:  # the person's answer for this call stands; the rule is what failed
+                return Verdict(
+                    decision=answer.decision,
+                    actor=Actor.HUMAN,
+                    reason=f"the user {'allowed' if allowed else 'denied'} this call; their rule could not be "
+                    f"saved ({exc})",
+                    digest=call.digest,
+                )
         what = {
             Scope.ONCE: "this call",
             Scope.SESSION: "this tool for this session",
@@ -184,7 +193,8 @@ class DecisionService:
             )
         now = time.monotonic()
         self.grants = [grant for grant in self.grants if grant.until is None or now < grant.until]
-        for grant in self.grants:
+        # Grants answer only calls no rule spoke about: an explicit ask rule, or a rate limit's ask, still asks.
+        for grant in self.grants if outcome.rule is None else ():
             if grant.covers(call, now):
                 return Verdict(
                     decision=Decision.ALLOW,

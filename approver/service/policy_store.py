@@ -32,6 +32,7 @@ from approver.core.log_format import rfc3339_now
 from approver.core.policy import (
     EMPTY_POLICY,
     CompiledPolicy,
+    Effect,
     EvaluationContext,
     Layer,
     Outcome,
@@ -76,6 +77,15 @@ def _labels(policy: Policy) -> dict[str, str]:
         json.dumps(rule.model_dump(mode="json", exclude_unset=True), sort_keys=True): rule.id or f"rules[{index}]"
         for index, rule in enumerate(policy.rules)
     }
+
+
+def _narrowing(*policies: Policy | None) -> Policy:
+    rules: list[Rule] = []
+    for policy in policies:
+        for rule in policy.rules if policy else ():
+            if rule.effect is not Effect.ALLOW and rule not in rules:
+                rules.append(rule)
+    return Policy(rules=tuple(rules))
 
 
 def describe_change(before: Policy, after: Policy) -> dict[str, Any]:
@@ -185,6 +195,7 @@ class PolicyStore:
         self._baseline: bytes | None = None  # explicit files: the bytes trusted at start
         self._stamps: tuple[Stamp, Stamp, Stamp] | None = None  # None: never loaded
         self._user_policy = Policy()
+        self._trusted_policy = Policy()
         self._managed_policy = Policy()
         self._effective = Effective([EMPTY_POLICY])
         self._loaded = False
@@ -226,15 +237,18 @@ class PolicyStore:
     def _reload(self) -> None:
         problems: list[str] = []
         managed, managed_ok = self._load_managed(problems)
-        user, trusted_extra, user_trusted = self._load_user(problems)
+        user, trusted, user_trusted = self._load_user(problems)
         layers = [CompiledPolicy(managed, Layer.MANAGED)] if managed.rules else []
-        allow_user = managed_ok and user_trusted
-        layers.append(CompiledPolicy(user, Layer.USER, allows=allow_user))
-        if trusted_extra is not None:
-            layers.append(CompiledPolicy(trusted_extra, Layer.USER, allows=False))
+        if user_trusted:
+            layers.append(CompiledPolicy(user, Layer.USER, allows=managed_ok))
+        else:
+            # Narrowing is always allowed: the deny and ask rules of the file as it is and of its last trusted
+            # version, together in one layer (so a deny from either beats an ask from either); no allow rule.
+            layers.append(CompiledPolicy(_narrowing(user, trusted), Layer.USER, allows=False))
         if not managed_ok:
             problems.append("no allow rule is in force until the managed policy is fixed")
         self._report_changes(managed, user, user_trusted)
+        self._trusted_policy = trusted or Policy()
         self._effective = Effective(layers, problems, user_trusted)
 
     def _load_managed(self, problems: list[str]) -> tuple[Policy, bool]:
@@ -247,35 +261,37 @@ class PolicyStore:
             return Policy(), False
 
     def _load_user(self, problems: list[str]) -> tuple[Policy, Policy | None, bool]:
-        """The user's rules, the last trusted version (when the file is not trusted), and whether it is."""
+        """The rules in the file, its last trusted version, and whether the file is that version."""
+        trusted_text = self._trusted_text()
+        trusted = None
+        if trusted_text is not None:
+            try:
+                trusted = parse_policy_document(trusted_text, f"{self.path} (last trusted version)")
+            except PolicyError:
+                trusted = None
+        keeping = "; the deny and ask rules of its last trusted version still apply" if trusted else ""
         try:
             data = self.path.read_bytes()
         except FileNotFoundError:
-            if self.explicit:
-                problems.append(f"{self.path} was removed; no rule of it is in force")
-            return Policy(), None, True
+            if trusted is None and not self.explicit:
+                return Policy(), None, True  # never written: no rules, nothing to distrust
+            problems.append(f"{self.path} was removed{keeping}")
+            return Policy(), trusted, False
         except OSError as exc:
-            problems.append(f"{self.path} cannot be read ({exc.strerror}); no rule of it is in force")
-            return Policy(), None, True
+            problems.append(f"{self.path} cannot be read ({exc.strerror}){keeping}")
+            return Policy(), trusted, False
         try:
             policy = parse_policy_document(data, str(self.path))
         except PolicyError as exc:
-            problems.append(f"the policy file is invalid, no rule is in force: {exc}")
-            return Policy(), None, True
-        trusted_text = self._trusted_text()
+            problems.append(f"the policy file is invalid, none of its rules is in force: {exc}{keeping}")
+            return Policy(), trusted, False
         if trusted_text == data:
-            return policy, None, True
+            return policy, policy, True
         problems.append(
             f"{self.path} was changed outside MCP Approver: its deny and ask rules apply, its allow rules wait "
             "for confirmation in the app"
         )
-        previous = None
-        if trusted_text is not None:
-            try:
-                previous = parse_policy_document(trusted_text, f"{self.trust_file} (last trusted)")
-            except PolicyError:
-                previous = None
-        return policy, previous, False
+        return policy, trusted, False
 
     def _trusted_text(self) -> bytes | None:
         if self.explicit:
@@ -324,8 +340,20 @@ class PolicyStore:
         return [rule.model_dump(mode="json", exclude_unset=True) for rule in self._managed_policy.rules]
 
     def add_confirmed_rule(self, rule: dict[str, Any]) -> None:
-        """Add a rule a person confirmed in the app to the user's rules."""
-        self.replace_user_rules([*self.user_rules(), rule])
+        """Add a rule a person confirmed in the app to the user's trusted rules."""
+        self.replace_user_rules([*self._documents(self._safe_base()), rule])
+
+    def _safe_base(self) -> list[Rule]:
+        """What a change made through MCP Approver starts from: the trusted rules, plus the deny and ask rules a
+        change from outside added (narrowing is kept); never an allow rule nobody confirmed."""
+        self.current()
+        base = list(self._trusted_policy.rules)
+        base.extend(rule for rule in _narrowing(self._user_policy).rules if rule not in base)
+        return base
+
+    @staticmethod
+    def _documents(rules: list[Rule]) -> list[dict[str, Any]]:
+        return [rule.model_dump(mode="json", exclude_unset=True) for rule in rules]
 
     def replace_user_rules(self, rules: list[dict[str, Any]]) -> None:
         """Write the user's rules as confirmed by a person in the app (validated first: an invalid set raises
@@ -342,10 +370,9 @@ class PolicyStore:
 
     def narrow(self, add: list[Rule], remove_ids: list[str]) -> None:
         """Changes that only narrow (add deny/ask rules, remove allow rules): allowed from anywhere, sealed at once."""
-        rules = [rule for rule in self._user_policy.rules if not (rule.id in remove_ids and rule.effect == "allow")]
+        rules = [rule for rule in self._safe_base() if not (rule.id in remove_ids and rule.effect is Effect.ALLOW)]
         rules.extend(add)
-        documents = [rule.model_dump(mode="json", exclude_unset=True) for rule in rules]
-        self.replace_user_rules(documents)
+        self.replace_user_rules(self._documents(rules))
 
     def _write_trusted(self, data: bytes) -> None:
         if self.explicit:
@@ -374,11 +401,14 @@ class PolicyStore:
             json.dumps([*self.pending(), {**change, "requested_at": rfc3339_now()}], indent=2).encode("utf-8"),
         )
 
-    def confirm_pending(self, index: int) -> None:
-        """A person confirmed a queued change in the app."""
+    def confirm_pending(self, change: dict[str, Any]) -> None:
+        """A person confirmed, in the app, the queued change they were shown. It is applied only if it is still
+        in the queue exactly as shown: the queue is a file anything could rewrite meanwhile."""
         queue = self.pending()
-        change = queue.pop(index)
-        rules = self.user_rules()
+        if change not in queue:
+            raise PolicyError("that change is no longer waiting as it was shown; look at the list again")
+        queue.remove(change)
+        rules = self._documents(self._safe_base())
         if change.get("action") == "add" and isinstance(change.get("rule"), dict):
             rules.append(change["rule"])
         elif change.get("action") == "remove":
@@ -386,9 +416,8 @@ class PolicyStore:
         self.replace_user_rules(rules)
         _atomic_write(self.pending_file, json.dumps(queue, indent=2).encode("utf-8"))
 
-    def discard_pending(self, index: int) -> None:
-        queue = self.pending()
-        queue.pop(index)
+    def discard_pending(self, change: dict[str, Any]) -> None:
+        queue = [item for item in self.pending() if item != change]
         _atomic_write(self.pending_file, json.dumps(queue, indent=2).encode("utf-8"))
 
     def describe(self) -> str:

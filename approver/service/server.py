@@ -10,13 +10,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import functools
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, Any, Literal
 
 from approver import __version__
+from approver.core.models import ToolCall
 from approver.ipc import protocol
 from approver.ipc.protocol import (
     Activate,
@@ -71,6 +73,10 @@ class InstanceLock:
             self._handle = None
 
 
+def _forget(calls: dict[int, ToolCall], ref: int, _done: object) -> None:
+    calls.pop(ref, None)
+
+
 class DecisionServer:
     def __init__(self, home: Home, service: DecisionService, mode: Literal["headless", "desktop"] = "headless") -> None:
         self.home = home
@@ -78,6 +84,7 @@ class DecisionServer:
         self.mode = mode
         self._server: asyncio.Server | None = None
         self._proxies = 0
+        self._started: set[asyncio.Task[Any]] = set()  # asking tasks that began (they log their own withdrawal)
         self._tasks = TaskSet()
         self.on_activate: Callable[[], None] | None = None  # the desktop app registers how it comes forward
 
@@ -109,6 +116,7 @@ class DecisionServer:
             writer.close()
             return
         in_progress: dict[int, asyncio.Task[None]] = {}
+        calls: dict[int, ToolCall] = {}  # the questions in progress, to record a withdrawal before its task runs
         counted = False
         try:
             hello = await self._greet(reader, writer)
@@ -123,13 +131,16 @@ class DecisionServer:
                     if verdict is not None:  # most calls: answered here, in one message, without a task
                         writer.write(protocol.encode(VerdictMessage(ref=message.ref, verdict=verdict)))
                     else:
-                        in_progress[message.ref] = self._tasks.spawn(
-                            self._ask(message, writer, in_progress), name=f"ask-{message.ref}"
-                        )
+                        asking = self._tasks.spawn(self._ask(message, writer, in_progress), name=f"ask-{message.ref}")
+                        in_progress[message.ref] = asking
+                        calls[message.ref] = message.call
+                        asking.add_done_callback(functools.partial(_forget, calls, message.ref))
                 elif isinstance(message, WithdrawMessage):
-                    task = in_progress.pop(message.ref, None)
-                    if task is not None:
-                        task.cancel(message.reason)  # the service records the withdrawal with this reason
+                    withdrawn = in_progress.pop(message.ref, None)
+                    call = calls.pop(message.ref, None)
+                    started = withdrawn in self._started
+                    if withdrawn is not None and call is not None and withdrawn.cancel(message.reason) and not started:
+                        self.service.withdrawn(call, message.reason)  # cancelled before it ever ran
                 elif isinstance(message, StatusRequest):
                     writer.write(protocol.encode(self.status()))
                 elif isinstance(message, Activate):
@@ -168,11 +179,15 @@ class DecisionServer:
         self, message: Decide, writer: asyncio.StreamWriter, in_progress: dict[int, asyncio.Task[None]]
     ) -> None:
         """A person decides: tell the proxy how long that may take, then answer when they have."""
+        this = asyncio.current_task()
+        assert this is not None
+        self._started.add(this)
         writer.write(protocol.encode(Holding(ref=message.ref, deadline_ms=self.service.deadline_ms)))
         try:
             verdict = await self.service.ask(message.call)
         finally:
             in_progress.pop(message.ref, None)
+            self._started.discard(this)
         if not writer.is_closing():
             writer.write(protocol.encode(VerdictMessage(ref=message.ref, verdict=verdict)))
 

@@ -53,7 +53,8 @@ class ToolsSeen:
             status = "changed"
         else:
             server[call.tool] = seen.model_copy(update={"last_seen": now, "digest": seen.digest or digest})
-            status = "known" if info else "undescribed"
+            # Once redefined, a tool stays "changed": nobody has acknowledged the new definition yet.
+            status = "changed" if seen.changed else ("known" if info else "undescribed")
         self._save()
         return status
 

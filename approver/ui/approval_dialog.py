@@ -223,9 +223,11 @@ class ApprovalDialog(QDialog):
             self.allow_minutes_button,
             self.always_allow_button,
         )
-        for button in self._allow_buttons:
-            button.setEnabled(False)
-        QTimer.singleShot(arm_delay_ms, self._arm)
+        self._arm_timer = QTimer(self)
+        self._arm_timer.setSingleShot(True)
+        self._arm_timer.setInterval(arm_delay_ms)
+        self._arm_timer.timeout.connect(self._arm)
+        self.rearm()
         for keys in ("Ctrl+Return", "Ctrl+Enter"):
             QShortcut(QKeySequence(keys), self, self._allow_once_by_key)
         self._ticker = QTimer(self)
@@ -350,6 +352,7 @@ class ApprovalDialog(QDialog):
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
+        self.rearm()  # the delay counts from when the person can see the dialog, not from when it was built
         if not self._sized:
             self._sized = True
             self._share_height()
@@ -439,6 +442,13 @@ class ApprovalDialog(QDialog):
     @property
     def armed(self) -> bool:
         return self.allow_once_button.isEnabled()
+
+    def rearm(self) -> None:
+        """Disable the Allow buttons for the arming delay: whenever the dialog appears or comes to the front, a
+        click or key press meant for another window must not allow the call."""
+        for button in self._allow_buttons:
+            button.setEnabled(False)
+        self._arm_timer.start()
 
     def _arm(self) -> None:
         if not self._settled:

@@ -71,6 +71,7 @@ class ApprovalQueue(QObject):
         if request_id is None or request_id not in self._dialogs:
             return False
         if request_id == self._front:
+            self._dialogs[request_id].rearm()
             bring_forward(self._dialogs[request_id])
         else:
             if self._front is not None:

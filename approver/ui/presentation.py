@@ -418,7 +418,7 @@ def present(request: ApprovalRequest) -> Presentation:
         ("Tool", tool),
         ("Description", description),
         ("Definition", _STATUS_TEXT.get(request.tool_status, request.tool_status)),
-        ("Rules", request.rule_said),
+        ("Rules", shown("what the rules said", request.rule_said)),  # quotes rule ids and notes: untrusted
     )
     return Presentation(
         title=f"MCP Approver — Allow {tool} on {server}?",

@@ -105,6 +105,7 @@ class RulesEditor(QWidget):
         self.policies = policies
         self.rows: list[_Row] = []
         self._saved: list[Document] = []
+        self._shown_pending: list[Document] = []
         self.needs_confirmation = False
 
         self.store_problem = _plain_label()
@@ -376,7 +377,8 @@ class RulesEditor(QWidget):
 
     def _show_pending(self) -> None:
         self.pending_list.clear()
-        for change in self.policies.pending():
+        self._shown_pending = self.policies.pending()  # what the person sees is what a confirmation applies
+        for change in self._shown_pending:
             self.pending_list.addItem(describe_pending(change))
         if self.pending_list.count():
             self.pending_list.setCurrentRow(0)
@@ -385,14 +387,15 @@ class RulesEditor(QWidget):
     def settle_pending(self, *, confirm: bool) -> bool:
         """Confirm (apply and seal) or discard the selected queued change."""
         index = self.pending_list.currentRow()
-        if index < 0 or self.dirty:
+        if index < 0 or self.dirty or index >= len(self._shown_pending):
             return False
+        change = self._shown_pending[index]
         try:
             if confirm:
-                self.policies.confirm_pending(index)
+                self.policies.confirm_pending(change)
             else:
-                self.policies.discard_pending(index)
-        except (PolicyError, OSError, KeyStoreError, IndexError) as exc:
+                self.policies.discard_pending(change)
+        except (PolicyError, OSError, KeyStoreError) as exc:
             self.message.setText(f"⚠ Not {'confirmed' if confirm else 'discarded'}: {exc}")
             return False
         self.reload()

@@ -147,7 +147,7 @@ def test_a_policy_broken_while_running_leaves_no_rule_in_force(home: ApproverHom
     try:
         policy.write_text('{"rules": [{"effect": "allow", "tool": 1}]}')
         status = home.approver("status")
-        assert "the policy file is invalid, no rule is in force" in status.stdout
+        assert "the policy file is invalid, none of its rules is in force" in status.stdout
     finally:
         service.stop()
 

@@ -258,3 +258,18 @@ def test_a_dismissed_dialog_answers_nothing(qtbot: QtBot) -> None:
     QApplication.processEvents()
     assert given == []
     assert not dialog.isVisible()
+
+
+def test_the_arming_delay_counts_from_each_appearance(qtbot: QtBot) -> None:
+    request = approval_request()
+    dialog = ApprovalDialog(request, present(request), arm_delay_ms=50)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert not dialog.armed
+    qtbot.waitUntil(lambda: dialog.armed, timeout=2000)
+    dialog.hide()
+    dialog.show()  # shown again (a queued dialog reaching the front, a restore): a stray key must not allow
+    assert not dialog.armed
+    qtbot.waitUntil(lambda: dialog.armed, timeout=2000)
+    dialog.rearm()  # brought forward by a second launch
+    assert not dialog.armed

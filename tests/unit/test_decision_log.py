@@ -12,6 +12,7 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import approver.service.decision_log as decision_log
 from approver.core.log_format import (
     GENESIS_PREV,
     Anchor,
@@ -330,3 +331,50 @@ def test_long_argument_strings_are_summarised_in_the_log(tmp_path: Path, store: 
     assert hashlib.sha256(huge.encode()).hexdigest() in kept
     assert "ghp_" not in path.read_text()
     assert entry["arguments"]["path"] == "/tmp/a"
+
+
+def test_the_spool_cannot_forge_an_allow_or_a_person(tmp_path: Path, store: FileStore) -> None:
+    spool = tmp_path / "spool.jsonl"
+    forged = facts("rm", Decision.ALLOW).model_copy(
+        update={"actor": Actor.HUMAN, "shown_digest": "sha256:fake", "arguments": {"x": 1}}
+    )
+    spool_decision(spool, forged)
+    writer = DecisionLogWriter(tmp_path / "log.jsonl", store, STATUS)
+    take_spool(spool, writer)
+    writer.close()
+    [entry] = [e for e in read_entries(tmp_path / "log.jsonl") if e["kind"] == "decision"]
+    assert (entry["decision"], entry["actor"], entry["source"]) == ("deny", "none", "proxy")
+    assert "shown_digest" not in entry
+    assert "arguments" not in entry
+
+
+def test_a_failed_write_leaves_the_log_continuable(
+    tmp_path: Path, store: FileStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "log.jsonl"
+    writer = write_log(path, store, 1)
+
+    def disk_full(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(decision_log, "fsync_fully", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        writer.append(facts("lost"))
+    monkeypatch.undo()
+    writer.append(facts("after"))
+    writer.close()
+    audit, _ = audit_file(path, (), [writer.signer.verifier()])
+    assert audit.intact
+    assert [e.get("tool") for e in read_entries(path) if e["kind"] == "decision"] == ["tool0", "after"]
+
+
+def test_every_anchor_of_a_size_is_checked(tmp_path: Path, store: FileStore) -> None:
+    path = tmp_path / "l"
+    writer = write_log(path, store, 2)
+    verifier = writer.signer.verifier()
+    good = anchor_from_checkpoint("good", open_note(writer.signed_checkpoint(), [verifier]))
+    writer.close()
+    wrong = Anchor(source="wrong", size=good.size, root=b"\x00" * 32, origin=good.origin)
+    for anchors in ([wrong, good], [good, wrong]):
+        audit, _ = audit_file(path, anchors, [verifier])
+        assert "differ from wrong" in str(audit.problem)

@@ -92,16 +92,23 @@ async def test_a_withdrawn_question_is_logged_as_such(tmp_path: Path) -> None:
     assert entry["reason"] == "withdrawn before an answer: the client cancelled the request"
 
 
-async def test_a_session_grant_answers_later_calls_but_never_beats_a_deny_rule(tmp_path: Path) -> None:
-    approver = ScriptedApprover(answer(Decision.ALLOW, Scope.SESSION))
-    svc = service(tmp_path, approver, [{"effect": "deny", "tool": "write_file", "server": "other"}])
-    await svc.decide(call())
-    again = await svc.decide(call())
+async def test_a_session_grant_answers_later_calls_but_never_beats_a_rule(tmp_path: Path) -> None:
+    approver = ScriptedApprover(answer(Decision.ALLOW, Scope.SESSION), answer(Decision.DENY))
+    rules: list[dict[str, object]] = [
+        {"effect": "deny", "server": "fs", "tool": "write_file", "args": {"/path": {"under": "/etc"}}},
+        {"effect": "ask", "server": "fs", "tool": "write_file", "args": {"/path": {"glob": "*.sh"}}},
+    ]
+    svc = service(tmp_path, approver, rules)
+    await svc.decide(call(path="/tmp/a"))
+    again = await svc.decide(call(path="/tmp/b"))
     assert (again.decision, again.actor) == (Decision.ALLOW, Actor.HUMAN)
     assert again.reason == "the user allowed this tool for this session"
     assert len(approver.asked) == 1
-    elsewhere = await svc.decide(call().model_copy(update={"server": "other"}))
-    assert (elsewhere.decision, elsewhere.actor) == (Decision.DENY, Actor.RULE)
+    into_etc = await svc.decide(call(path="/etc/passwd"))
+    assert (into_etc.decision, into_etc.actor) == (Decision.DENY, Actor.RULE)  # a deny rule beats the grant
+    script = await svc.decide(call(path="/tmp/run.sh"))
+    assert len(approver.asked) == 2  # an explicit ask rule still asks, grant or not
+    assert script.decision is Decision.DENY
 
 
 async def test_always_adds_the_confirmed_rule(tmp_path: Path) -> None:
@@ -125,7 +132,12 @@ async def test_a_changed_tool_definition_is_flagged(tmp_path: Path) -> None:
 
 
 async def test_a_rate_limited_rule_counts_the_calls_it_allowed(tmp_path: Path) -> None:
-    rule = {"effect": "allow", "tool": "write_file", "id": "two-a-minute", "limit": {"per_minute": 2, "then": "deny"}}
+    rule: dict[str, object] = {
+        "effect": "allow",
+        "tool": "write_file",
+        "id": "two-a-minute",
+        "limit": {"per_minute": 2, "then": "deny"},
+    }
     svc = service(tmp_path, ScriptedApprover(), [rule])
     verdicts = [await svc.decide(call()) for _ in range(3)]
     assert [v.decision for v in verdicts] == [Decision.ALLOW, Decision.ALLOW, Decision.DENY]

@@ -132,9 +132,49 @@ def test_widening_waits_and_narrowing_applies(tmp_path: Path, changes: list[dict
     assert effect(store, "write") is Effect.ASK
     [pending] = store.pending()
     assert pending["rule"] == ALLOW_WRITE
-    store.confirm_pending(0)
+    store.confirm_pending(pending)
     assert effect(store, "write") is Effect.ALLOW
     assert store.pending() == []
     store.narrow(add=[Rule.model_validate(DENY_RM)], remove_ids=["w"])
     assert effect(store, "write") is Effect.ASK
     assert effect(store, "rm") is Effect.DENY
+
+
+def test_narrowing_from_the_command_line_never_seals_an_allow_nobody_confirmed(
+    tmp_path: Path, changes: list[dict[str, Any]]
+) -> None:
+    store = user_store(tmp_path, changes)
+    store.replace_user_rules([DENY_RM])
+    write(tmp_path / "policy.json", DENY_RM, {"effect": "allow", "id": "sneaky"})  # an agent adds an allow
+    store.narrow(add=[Rule.model_validate({"effect": "deny", "tool": "zzz", "id": "z"})], remove_ids=[])
+    assert effect(store, "anything") is Effect.ASK  # the agent's allow was not sealed by the narrowing
+    assert [rule.get("id") for rule in store.user_rules()] == ["no-rm", "z"]
+    assert store.problem is None
+
+
+def test_the_last_trusted_denies_survive_removal_corruption_and_a_broad_ask(
+    tmp_path: Path, changes: list[dict[str, Any]]
+) -> None:
+    store = user_store(tmp_path, changes)
+    store.replace_user_rules([DENY_RM, ALLOW_WRITE])
+    (tmp_path / "policy.json").unlink()
+    assert effect(store, "rm") is Effect.DENY
+    assert "was removed" in (store.problem or "")
+    (tmp_path / "policy.json").write_text("{broken")
+    assert effect(store, "rm") is Effect.DENY
+    write(tmp_path / "policy.json", {"effect": "ask", "tool": "*"})  # a broad ask must not shadow the deny
+    assert effect(store, "rm") is Effect.DENY
+    assert effect(store, "write") is Effect.ASK
+
+
+def test_a_queued_change_rewritten_after_it_was_shown_is_not_applied(
+    tmp_path: Path, changes: list[dict[str, Any]]
+) -> None:
+    store = user_store(tmp_path, changes)
+    store.request({"action": "add", "rule": {"effect": "allow", "tool": "read"}, "by": "command line"})
+    [shown] = store.pending()
+    swapped = {**shown, "rule": {"effect": "allow", "tool": "*"}}
+    store.pending_file.write_text(json.dumps([swapped]))  # rewritten while the person looked at it
+    with pytest.raises(PolicyError, match="no longer waiting as it was shown"):
+        store.confirm_pending(shown)
+    assert effect(store, "anything") is Effect.ASK

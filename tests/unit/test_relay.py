@@ -325,3 +325,40 @@ def test_keepalive_progress_only_for_requests_that_asked_for_progress() -> None:
     assert relay.keepalive(plain.hold, "waiting") == []
     relay.decided(ask.hold, allow(ask))
     assert relay.keepalive(ask.hold, "waiting") == []  # nothing once decided
+
+
+@pytest.mark.parametrize(
+    ("raw", "why"),
+    [
+        # A raw CR is whitespace to JSON but a line end to servers reading with universal newlines (Python SDK).
+        (
+            b'{"jsonrpc":"2.0","id":2,"method":"ping","params":{"x":\r'
+            b'{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"rm","arguments":{}}}\r}}',
+            "carriage return",
+        ),
+        ('{"jsonrpc":"2.0","id":1,"method":"ping"}'.encode("utf-16"), "not UTF-8"),
+        (b'\xef\xbb\xbf{"jsonrpc":"2.0","id":1,"method":"ping"}', "not valid JSON"),
+        (b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"\\ud800","arguments":{}}}', "surrogate"),
+    ],
+)
+def test_messages_a_server_could_read_differently_are_refused(raw: bytes, why: str) -> None:
+    relay = Relay("fs")
+    commands = relay.client_data(raw + b"\n")
+    assert only(commands, ToServer) == []
+    assert only(commands, AskDecision) == []
+    [report] = only(commands, Report)
+    assert why in report.text
+
+
+def test_text_with_a_line_separator_in_a_string_still_passes() -> None:
+    relay = Relay("fs")
+    raw = '{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"a\u2028b"}}'.encode()
+    assert relay.client_data(raw + b"\n") == [ToServer(raw)]
+
+
+def test_a_tool_call_sent_as_a_notification_is_not_forwarded() -> None:
+    relay = Relay("fs")
+    raw = line({"jsonrpc": "2.0", "method": "tools/call", "params": {"name": "rm", "arguments": {}}})
+    commands = relay.client_data(raw + b"\n")
+    assert only(commands, ToServer) == []
+    assert "as a notification" in single(commands, Report).text
