@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from typing import Any
 
 import pytest
 
-from tests.conftest import NODE, SERVER_EVERYTHING, ApproverHome, require_npm_tools
+from tests.conftest import NODE, SDK_SERVER, SERVER_EVERYTHING, ApproverHome, require_npm_tools
 
 pytestmark = pytest.mark.e2e
 
@@ -73,3 +74,26 @@ def test_task_augmented_calls_are_gated(home: ApproverHome, start_service: Any, 
         assert reply["error"]["code"] == -32003
         assert "simulate-research-query" in reply["error"]["message"]
     assert [(e["tool"], e["decision"]) for e in home.log()] == [("simulate-research-query", effect)]
+
+
+def test_a_call_hidden_behind_a_carriage_return_never_reaches_the_python_sdk_server(
+    home: ApproverHome, start_service: Any
+) -> None:
+    start_service({"effect": "deny", "tool": "*"})
+    hidden = (
+        b'{"jsonrpc":"2.0","id":2,"method":"ping","params":{"x":\r'
+        b'{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"delete_file","arguments":{"path":"/x"}}}'
+        b"\r}}"
+    )
+    lines = [
+        b'{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},'
+        b'"clientInfo":{"name":"raw","version":"0"}}}',
+        b'{"jsonrpc":"2.0","method":"notifications/initialized"}',
+        hidden,
+        b'{"jsonrpc":"2.0","id":4,"method":"ping"}',
+    ]
+    command = home.proxy_command("sdk", sys.executable, SDK_SERVER)
+    answers = [json.loads(line) for line in converse(command, lines, home.env, answers=3)]
+    assert not any("would delete" in json.dumps(answer) for answer in answers)
+    assert any(answer.get("error", {}).get("code") == -32700 for answer in answers)
+    assert home.log() == []  # nothing was even asked about: the line never became a call
