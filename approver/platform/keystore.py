@@ -23,6 +23,8 @@ import keyring
 import keyring.backends.chainer
 import keyring.errors
 
+from approver.platform.durable import write_atomically
+
 T = TypeVar("T")
 SERVICE = "mcp-approver"
 DEFAULT_TIMEOUT = 5.0  # APPROVER_KEYRING_TIMEOUT (seconds) overrides it
@@ -141,14 +143,7 @@ class FileStore:
                 self._write(data)
 
     def _write(self, data: dict[str, str]) -> None:
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        temporary = self.path.with_suffix(".tmp")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        temporary.replace(self.path)
+        write_atomically(self.path, json.dumps(data).encode("utf-8"))
 
 
 def _backend_name() -> str:

@@ -16,7 +16,8 @@ from approver.core.policy import Effect, Outcome, rule_key
 from approver.core.risk import assess
 from approver.service.decision_log import DecisionLogWriter
 from approver.service.policy_store import PolicyStore
-from approver.service.risk_facts import CallRates, gather_context
+from approver.service.rates import RecentCounts
+from approver.service.risk_facts import gather_context
 from approver.service.tools_seen import ToolsSeen
 
 HEADLESS_DEADLINE_MS = 5_000
@@ -60,7 +61,7 @@ class DecisionService:
         self.log = log
         self.approver = approver
         self.tools_seen = tools_seen
-        self.rates = CallRates()
+        self.rates: RecentCounts[tuple[str, str]] = RecentCounts()  # calls per (server, tool), for risk
         self.grants: list[Grant] = []
         self.lockdown = False  # set by the desktop app: deny every call without asking, whatever the rules say
         self._request_ids = itertools.count(1)
@@ -72,7 +73,7 @@ class DecisionService:
     def decide_without_asking(self, call: ToolCall) -> Verdict | None:
         """The recorded verdict when no person is needed (a rule or a grant decides, or nobody can be asked),
         else None. Synchronous on purpose: most calls end here, and the proxy gets its answer in one message."""
-        self.rates.record(call.server, call.tool)
+        self.rates.record((call.server, call.tool))
         try:
             verdict = self._verdict_without_asking(call)
         except Exception as exc:  # fail closed, and still record why
@@ -183,7 +184,7 @@ class DecisionService:
             decision = Decision.ALLOW if outcome.effect is Effect.ALLOW else Decision.DENY
             key = rule_key(outcome)
             if decision is Decision.ALLOW and key is not None and outcome.rule and outcome.rule.limit:
-                self.policies.usage.record(key, time.time())
+                self.policies.usage.record(key)
             return Verdict(
                 decision=decision,
                 actor=Actor.RULE,

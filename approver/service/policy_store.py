@@ -20,7 +20,7 @@ import json
 import os
 import secrets
 import sys
-from collections import deque
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -42,7 +42,9 @@ from approver.core.policy import (
     evaluate_layers,
     parse_policy_document,
 )
+from approver.platform.durable import write_atomically
 from approver.platform.keystore import KeyStoreError, SecretStore
+from approver.service.rates import RecentCounts
 
 INTEGRITY_KEY_NAME = "policy-integrity-key"
 Stamp = tuple[int, int, int] | None
@@ -118,7 +120,7 @@ class Integrity:
 
     def seal(self, trust_file: Path, data: bytes) -> None:
         record = {"digest": hashlib.sha256(data).hexdigest(), "mac": self.mac(data), "text": data.decode("utf-8")}
-        _atomic_write(trust_file, json.dumps(record).encode("utf-8"))
+        write_atomically(trust_file, json.dumps(record).encode("utf-8"))
 
     def trusted_text(self, trust_file: Path) -> bytes | None:
         """The last version the app sealed, if its seal verifies."""
@@ -131,17 +133,6 @@ class Integrity:
         return text if valid else None
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    temporary.replace(path)
-
-
 @dataclass
 class Effective:
     """The layers in force now, and what is wrong, if anything."""
@@ -149,28 +140,6 @@ class Effective:
     layers: list[CompiledPolicy]
     problems: list[str] = field(default_factory=list)
     user_trusted: bool = True
-
-
-class RuleUsageCounter:
-    """Calls each rate-limited allow rule let through in the last minute and hour (amortised O(1) per call)."""
-
-    def __init__(self) -> None:
-        self._minute: dict[str, deque[float]] = {}
-        self._hour: dict[str, deque[float]] = {}
-
-    def record(self, key: str, now: float) -> None:
-        self._minute.setdefault(key, deque()).append(now)
-        self._hour.setdefault(key, deque()).append(now)
-
-    def counts(self, key: str, now: float) -> tuple[int, int]:
-        minute, hour = self._minute.get(key), self._hour.get(key)
-        if minute is None or hour is None:
-            return (0, 0)
-        while minute and minute[0] <= now - 60:
-            minute.popleft()
-        while hour and hour[0] <= now - 3600:
-            hour.popleft()
-        return len(minute), len(hour)
 
 
 class PolicyStore:
@@ -189,7 +158,7 @@ class PolicyStore:
         self.managed_path = managed_path
         self.integrity = integrity
         self.on_change = on_change
-        self.usage = RuleUsageCounter()
+        self.usage: RecentCounts[str] = RecentCounts()  # calls each rate-limited allow rule let through
         self.trust_file = path.with_name(path.name + ".trust")
         self.pending_file = path.with_name("pending-rules.json")
         self._baseline: bytes | None = None  # explicit files: the bytes trusted at start
@@ -225,10 +194,9 @@ class PolicyStore:
         return evaluate_layers(self.current().layers, server, tool, arguments, self.context())
 
     def context(self) -> EvaluationContext:
-        now = datetime.now(UTC)
-        moment = now.timestamp()
+        moment = time.monotonic()
         return EvaluationContext(
-            now=now,
+            now=datetime.now(UTC),
             home=str(Path.home()),
             resolve=os.path.realpath,
             usage=lambda key: self.usage.counts(key, moment),
@@ -376,12 +344,12 @@ class PolicyStore:
 
     def _write_trusted(self, data: bytes) -> None:
         if self.explicit:
-            _atomic_write(self.path, data)
+            write_atomically(self.path, data)
             self._baseline = data
         else:
             if self.integrity is None:
                 raise PolicyError("cannot seal the rules: no integrity key store")
-            _atomic_write(self.path, data)
+            write_atomically(self.path, data)
             self.integrity.seal(self.trust_file, data)
         self.current()
 
@@ -396,7 +364,7 @@ class PolicyStore:
 
     def request(self, change: dict[str, Any]) -> None:
         """Queue a widening change (from the command line) for a person to confirm in the app."""
-        _atomic_write(
+        write_atomically(
             self.pending_file,
             json.dumps([*self.pending(), {**change, "requested_at": rfc3339_now()}], indent=2).encode("utf-8"),
         )
@@ -414,11 +382,11 @@ class PolicyStore:
         elif change.get("action") == "remove":
             rules = [rule for rule in rules if rule.get("id") != change.get("id")]
         self.replace_user_rules(rules)
-        _atomic_write(self.pending_file, json.dumps(queue, indent=2).encode("utf-8"))
+        write_atomically(self.pending_file, json.dumps(queue, indent=2).encode("utf-8"))
 
     def discard_pending(self, change: dict[str, Any]) -> None:
         queue = [item for item in self.pending() if item != change]
-        _atomic_write(self.pending_file, json.dumps(queue, indent=2).encode("utf-8"))
+        write_atomically(self.pending_file, json.dumps(queue, indent=2).encode("utf-8"))
 
     def describe(self) -> str:
         effective = self.current()

@@ -5,31 +5,12 @@ from __future__ import annotations
 
 import os
 import stat
-import time
-from collections import defaultdict, deque
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from approver.core.models import ToolCall
 from approver.core.risk import PathFacts, RiskContext, paths_to_check
-
-
-class CallRates:
-    """Calls per (server, tool) in the last minute and hour; unusual rates are a risk signal."""
-
-    def __init__(self) -> None:
-        self._calls: defaultdict[tuple[str, str], deque[float]] = defaultdict(deque)
-
-    def record(self, server: str, tool: str, now: float | None = None) -> None:
-        self._calls[(server, tool)].append(time.monotonic() if now is None else now)
-
-    def counts(self, server: str, tool: str, now: float | None = None) -> tuple[int, int]:
-        now = time.monotonic() if now is None else now
-        calls = self._calls[(server, tool)]
-        while calls and calls[0] < now - 3600:
-            calls.popleft()
-        last_minute = sum(1 for moment in reversed(calls) if moment >= now - 60)
-        return last_minute, len(calls)
+from approver.service.rates import RecentCounts
 
 
 def _root_paths(roots: list[str]) -> list[str]:
@@ -59,10 +40,10 @@ def _facts(raw: str, roots: list[str], home: str) -> PathFacts:
     return PathFacts(raw=raw, resolved=os.path.realpath(candidate), exists=True, is_symlink=stat.S_ISLNK(info.st_mode))
 
 
-def gather_context(call: ToolCall, rates: CallRates) -> RiskContext:
+def gather_context(call: ToolCall, rates: RecentCounts[tuple[str, str]]) -> RiskContext:
     home = str(Path.home())
     roots = _root_paths(call.roots)
-    per_minute, per_hour = rates.counts(call.server, call.tool)
+    per_minute, per_hour = rates.counts((call.server, call.tool))
     return RiskContext(
         home=home,
         roots=roots,

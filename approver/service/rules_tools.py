@@ -16,7 +16,8 @@ from approver.core.risk import assess
 from approver.platform.keystore import open_secret_store
 from approver.platform.paths import Home, managed_policy_path
 from approver.service.policy_store import Integrity, PolicyStore
-from approver.service.risk_facts import CallRates, gather_context
+from approver.service.rates import RecentCounts
+from approver.service.risk_facts import gather_context
 
 _DURATION = re.compile(r"(\d+)([smhd])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -62,7 +63,7 @@ def check(
         digest=request_digest(b"check"),
         tool_info=tool_info,
     )
-    risk = assess(call, gather_context(call, CallRates()))
+    risk = assess(call, gather_context(call, RecentCounts()))
     return {
         "decision": outcome.effect.value,
         "rule": outcome.rule_label,

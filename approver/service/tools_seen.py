@@ -10,6 +10,7 @@ from pydantic import BaseModel, ValidationError
 
 from approver.core.log_format import rfc3339_now
 from approver.core.models import ToolCall
+from approver.platform.durable import write_atomically
 
 
 class SeenTool(BaseModel):
@@ -62,7 +63,4 @@ class ToolsSeen:
         data = {
             server: {name: tool.model_dump() for name, tool in tools.items()} for server, tools in self.tools.items()
         }
-        temporary = self.path.with_suffix(".tmp")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary.write_text(json.dumps(data, indent=1))
-        temporary.replace(self.path)
+        write_atomically(self.path, json.dumps(data, indent=1).encode("utf-8"))

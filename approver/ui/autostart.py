@@ -10,6 +10,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from approver.platform.durable import write_atomically
 from approver.platform.paths import Home
 
 SUPPORTED = sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd"))
@@ -58,10 +59,7 @@ def set_start_at_login(enabled: bool, command: list[str], environ: Mapping[str, 
     """Write or remove the autostart entry; returns its path."""
     path = entry_path(environ)
     if enabled:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(".tmp")
-        temporary.write_text(desktop_entry(command))
-        temporary.replace(path)
+        write_atomically(path, desktop_entry(command).encode("utf-8"), mode=0o644)
     else:
         path.unlink(missing_ok=True)
     return path

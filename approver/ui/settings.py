@@ -11,6 +11,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from approver.core.models import Decision
+from approver.platform.durable import write_atomically
 from approver.platform.paths import Home
 
 CLIENT_TIMEOUT_SECONDS = 60  # many MCP clients give up on a request after a minute
@@ -45,7 +46,4 @@ def load_settings(path: Path) -> tuple[AppSettings, str | None]:
 
 
 def save_settings(path: Path, settings: AppSettings) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(settings.model_dump(mode="json"), indent=2) + "\n")
-    temporary.replace(path)
+    write_atomically(path, (json.dumps(settings.model_dump(mode="json"), indent=2) + "\n").encode("utf-8"))
