@@ -117,6 +117,53 @@ class _FileOutput:
         return None
 
 
+class _ErrorOutput:
+    """Our stderr (the server's stderr and our own reports), which clients show in their logs.
+
+    When it is a pipe, writes never block: a client that does not read our stderr must not freeze the relay.
+    What does not fit in the buffer is dropped and counted, and the count is reported once there is room.
+    """
+
+    LIMIT = 1024 * 1024
+
+    def __init__(self) -> None:
+        self._transport: asyncio.WriteTransport | None = None
+        self._dropped = 0
+
+    async def connect(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            self._transport, _ = await loop.connect_write_pipe(asyncio.Protocol, sys.stderr.buffer)
+        except (ValueError, OSError):  # a terminal or a file: plain writes do not stall
+            self._transport = None
+
+    def write(self, data: bytes) -> None:
+        transport = self._transport
+        if transport is None:
+            sys.stderr.buffer.write(data)
+            sys.stderr.buffer.flush()
+            return
+        if transport.is_closing():
+            return
+        if transport.get_write_buffer_size() + len(data) > self.LIMIT:
+            self._dropped += len(data)
+            return
+        if self._dropped:
+            transport.write(f"approver proxy: {self._dropped} bytes of stderr dropped (not read)\n".encode())
+            self._dropped = 0
+        transport.write(data)
+
+    async def close(self, patience: float = 1.0) -> None:
+        """Give the last lines (why the server exited, say) up to `patience` seconds to reach the client."""
+        transport = self._transport
+        if transport is None:
+            return
+        deadline = time.monotonic() + patience
+        while transport.get_write_buffer_size() and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        transport.close()
+
+
 class _ClientInput(asyncio.Protocol):
     def __init__(self, proxy: Proxy) -> None:
         self.proxy = proxy
@@ -177,6 +224,7 @@ class Proxy:
         self._server_protocol: _Server | None = None
         self._client_input: _ClientInput | None = None
         self._output: _ClientOutput | _FileOutput | None = None
+        self._errors = _ErrorOutput()
 
     # -- running --------------------------------------------------------------------------------------------
 
@@ -199,6 +247,7 @@ class Proxy:
             _, self._output = await loop.connect_write_pipe(lambda: _ClientOutput(self), sys.stdout.buffer)
         except ValueError:  # stdout is a regular file (a test harness, a capture): plain writes never block long
             self._output = _FileOutput()
+        await self._errors.connect()
         try:
             _, self._client_input = await loop.connect_read_pipe(lambda: _ClientInput(self), sys.stdin.buffer)
         except ValueError:  # stdin is a regular file, which cannot be polled: read it in a thread
@@ -211,6 +260,7 @@ class Proxy:
             await self._tasks.cancel_all()
             await self.decisions.close()
             await self._output.close()
+            await self._errors.close()
             if self._client_input is not None and self._client_input.transport is not None:
                 self._client_input.transport.close()
             self._server.close()
@@ -273,12 +323,10 @@ class Proxy:
         stdin.write(_lines(messages))
 
     def report(self, text: str) -> None:
-        sys.stderr.write(f"approver proxy [{self.options.name}]: {text}\n")
-        sys.stderr.flush()
+        self._errors.write(f"approver proxy [{self.options.name}]: {text}\n".encode())
 
     def server_stderr(self, data: bytes) -> None:
-        sys.stderr.buffer.write(data)
-        sys.stderr.buffer.flush()
+        self._errors.write(data)
 
     # -- flow control ---------------------------------------------------------------------------------------------
 

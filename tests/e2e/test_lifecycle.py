@@ -177,3 +177,31 @@ def test_sigterm_to_the_proxy_shuts_the_server_down(home: ApproverHome) -> None:
     wait_for(lambda: process_gone(server), "the server to end")
     for stream in (proxy.stdin, proxy.stdout, proxy.stderr):
         stream.close()  # type: ignore[union-attr]
+
+
+def test_a_client_that_never_reads_stderr_cannot_stall_the_relay(home: ApproverHome, tmp_path: Any) -> None:
+    noisy = tmp_path / "noisy.py"
+    noisy.write_text(
+        "import sys\n"
+        "sys.stderr.write('x' * 8_000_000)\n"  # far more than a pipe holds
+        "sys.stderr.flush()\n"
+        "for line in sys.stdin:\n"
+        "    sys.stdout.write(line)\n"
+        "    sys.stdout.flush()\n"
+    )
+    proxy = subprocess.Popen(
+        home.proxy_command("noisy", "python3", noisy),
+        env=home.env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,  # never read
+    )
+    assert proxy.stdin is not None and proxy.stdout is not None
+    ping = b'{"jsonrpc":"2.0","id":7,"method":"ping"}\n'
+    proxy.stdin.write(ping)
+    proxy.stdin.flush()
+    assert proxy.stdout.readline() == ping  # relayed although stderr is full
+    proxy.stdin.close()
+    assert proxy.wait(timeout=15) == 0
+    proxy.stdout.close()
+    proxy.stderr.close()  # type: ignore[union-attr]
