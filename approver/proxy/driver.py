@@ -128,12 +128,13 @@ class _ErrorOutput:
 
     def __init__(self) -> None:
         self._transport: asyncio.WriteTransport | None = None
+        self._protocol: _PipeClosed | None = None
         self._dropped = 0
 
     async def connect(self) -> None:
         loop = asyncio.get_running_loop()
         try:
-            self._transport, _ = await loop.connect_write_pipe(asyncio.Protocol, sys.stderr.buffer)
+            self._transport, self._protocol = await loop.connect_write_pipe(_PipeClosed, sys.stderr.buffer)
         except (ValueError, OSError):  # a terminal or a file: plain writes do not stall
             self._transport = None
 
@@ -155,13 +156,19 @@ class _ErrorOutput:
 
     async def close(self, patience: float = 1.0) -> None:
         """Give the last lines (why the server exited, say) up to `patience` seconds to reach the client."""
-        transport = self._transport
-        if transport is None:
+        if self._transport is None or self._protocol is None:
             return
-        deadline = time.monotonic() + patience
-        while transport.get_write_buffer_size() and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
-        transport.close()
+        self._transport.close()  # a pipe transport writes out its buffer before it closes
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._protocol.closed.wait(), patience)
+
+
+class _PipeClosed(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.closed = asyncio.Event()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed.set()
 
 
 class _ClientInput(asyncio.Protocol):

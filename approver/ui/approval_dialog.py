@@ -31,7 +31,6 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import (
     QDialog,
     QHBoxLayout,
-    QLabel,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
@@ -48,6 +47,7 @@ from approver.core.approval import ApprovalRequest, HumanAnswer, Scope, shown_di
 from approver.core.models import Decision
 from approver.core.policy import Effect
 from approver.core.risk import RiskLevel
+from approver.ui.labels import plain_label
 from approver.ui.presentation import FlagKind, Presentation
 from approver.ui.rule_documents import RuleEditError, problem_with
 from approver.ui.rule_drafts import rule_draft
@@ -74,15 +74,6 @@ def warning_colour(palette: QPalette) -> QColor:
     """Red that reads on the palette in use: lighter on a dark one."""
     dark = palette.color(QPalette.ColorRole.Base).lightness() < 128
     return QColor("#ff8a80" if dark else "#c62828")
-
-
-def _plain_label(text: str = "", *, wrap: bool = True) -> QLabel:
-    label = QLabel()
-    label.setTextFormat(Qt.TextFormat.PlainText)
-    label.setText(text)
-    label.setWordWrap(wrap)
-    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-    return label
 
 
 def _read_only_text(name: str, *, wrap_anywhere: bool) -> QPlainTextEdit:
@@ -128,13 +119,14 @@ class RuleDraftDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("MCP Approver — Always allow calls like this")
         self.setWindowModality(Qt.WindowModality.WindowModal)
-        intro = _plain_label(
+        intro = plain_label(
             "From now on this rule decides calls like this one without asking. It is narrowed to this call's "
-            "arguments where it could be; edit it to taste, then save it. This call is allowed with it."
+            "arguments where it could be; edit it to taste, then save it. This call is allowed with it.",
+            selectable=True,
         )
         self.form = RuleForm()
         self.form.set_document(rule_draft(request, Effect.ALLOW))
-        self.problem = _plain_label()
+        self.problem = plain_label(selectable=True)
         self.problem.setAccessibleName("Problem with the rule")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setAccessibleName("Cancel: back to the question")
@@ -241,19 +233,19 @@ class ApprovalDialog(QDialog):
     def _header(self) -> QHBoxLayout:
         presentation = self.presentation
         level = presentation.risk_level
-        self.risk_badge = _plain_label(f"{level.value.upper()} RISK", wrap=False)
+        self.risk_badge = plain_label(f"{level.value.upper()} RISK", wrap=False, selectable=True)
         self.risk_badge.setAccessibleName(f"Risk: {level.value}")
         self.risk_badge.setStyleSheet(
             f"QLabel {{ background: {RISK_COLOURS[level]}; color: white; font-weight: bold; padding: 4px 8px;"
             " border-radius: 4px; }"
         )
         self.risk_badge.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
-        self.headline = _plain_label(presentation.headline)
+        self.headline = plain_label(presentation.headline, selectable=True)
         font = self.headline.font()
         font.setPointSizeF(font.pointSizeF() * 1.2)
         font.setBold(True)
         self.headline.setFont(font)
-        self.impact = _plain_label(presentation.impact)
+        self.impact = plain_label(presentation.impact, selectable=True)
         self.impact.setAccessibleName("Impact")
         for label in (self.headline, self.impact):
             # A tool name can be one long word: it may not widen the dialog off the screen (the details pane
@@ -325,7 +317,7 @@ class ApprovalDialog(QDialog):
 
     def _parameters(self) -> QWidget:
         presentation = self.presentation
-        self.parameters_summary = _plain_label(f"Parameters — {presentation.arguments_summary}")
+        self.parameters_summary = plain_label(f"Parameters — {presentation.arguments_summary}", selectable=True)
         self.parameters_summary.setAccessibleName("Size of the parameters")
         self.copy_button = QPushButton("Copy JSON")
         self.copy_button.setAccessibleName("Copy the parameters as JSON")
@@ -372,7 +364,7 @@ class ApprovalDialog(QDialog):
             self.raw_json.setPlainText(self.presentation.raw_json)
 
     def _countdown(self) -> QHBoxLayout:
-        self.countdown = _plain_label(wrap=False)
+        self.countdown = plain_label(wrap=False, selectable=True)
         self.countdown.setAccessibleName("Time left to answer")
         self.countdown_bar = QProgressBar()
         self.countdown_bar.setRange(0, 1000)

@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
-    QLabel,
     QLineEdit,
     QListWidget,
     QPushButton,
@@ -35,6 +34,7 @@ from approver.core.jsonrpc import MalformedMessage, loads_strict
 from approver.core.policy import Effect, PolicyError
 from approver.platform.keystore import KeyStoreError
 from approver.service.policy_store import PolicyStore
+from approver.ui.labels import plain_label
 from approver.ui.presentation import make_visible
 from approver.ui.rule_documents import (
     Document,
@@ -57,14 +57,6 @@ class _Row:
     document: Document
     form_problem: str | None = None  # what the person typed cannot become a rule yet (e.g. broken JSON)
     typed_extra: str | None = None  # the "other fields" text as typed, kept while it cannot be read
-
-
-def _plain_label(text: str = "") -> QLabel:
-    label = QLabel()
-    label.setTextFormat(Qt.TextFormat.PlainText)
-    label.setText(text)
-    label.setWordWrap(True)
-    return label
 
 
 def _rules_table(name: str) -> QTableWidget:
@@ -108,7 +100,7 @@ class RulesEditor(QWidget):
         self._shown_pending: list[Document] = []
         self.needs_confirmation = False
 
-        self.store_problem = _plain_label()
+        self.store_problem = plain_label()
         self.store_problem.setAccessibleName("Problem with the rules file")
         self.table = _rules_table("Your rules")
         self.form = RuleForm()
@@ -120,7 +112,7 @@ class RulesEditor(QWidget):
         self.up_button.setAccessibleName("Move the selected rule up")
         self.down_button = QPushButton("Move do&wn")
         self.down_button.setAccessibleName("Move the selected rule down")
-        self.message = _plain_label()
+        self.message = plain_label()
         self.message.setAccessibleName("Validation message")
         self.import_button = QPushButton("Im&port…")
         self.import_button.setAccessibleName("Import rules from a file")
@@ -131,7 +123,7 @@ class RulesEditor(QWidget):
         self.save_button = QPushButton("&Save")
         self.save_button.setAccessibleName("Save the rules")
         self.managed_table = _rules_table("Rules set by your administrator (read-only)")
-        self.managed_none = _plain_label("None: no administrator policy is installed.")
+        self.managed_none = plain_label("None: no administrator policy is installed.")
 
         self._lay_out()
         self._connect()
@@ -198,7 +190,7 @@ class RulesEditor(QWidget):
         self.confirm_button.setAccessibleName("Confirm the selected rule change")
         self.discard_button = QPushButton("D&iscard")
         self.discard_button.setAccessibleName("Discard the selected rule change")
-        self.pending_hint = _plain_label()
+        self.pending_hint = plain_label()
         buttons = QVBoxLayout()
         buttons.addWidget(self.confirm_button)
         buttons.addWidget(self.discard_button)
@@ -224,7 +216,7 @@ class RulesEditor(QWidget):
         self.sample_arguments.setPlaceholderText('{"path": "~/project/notes.md"}')
         self.check_button = QPushButton("Chec&k")
         self.check_button.setAccessibleName("Check what the rules would do with the sample call")
-        self.check_result = _plain_label()
+        self.check_result = plain_label()
         self.check_result.setAccessibleName("Result of the check")
         sample_box = QGroupBox("Test your rules above (unsaved changes included) against a sample call")
         sample_form = QFormLayout()

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QFormLayout,
     QHBoxLayout,
-    QLabel,
     QPushButton,
     QSpinBox,
     QTabWidget,
@@ -23,19 +22,12 @@ from approver.core.models import Decision
 from approver.service.policy_store import PolicyStore
 from approver.service.tools_seen import ToolsSeen
 from approver.ui import autostart
+from approver.ui.labels import plain_label
 from approver.ui.presentation import make_visible
 from approver.ui.rules_editor import RulesEditor
 from approver.ui.settings import CLIENT_TIMEOUT_SECONDS, AppSettings
 
 WINDOW_TITLE = "MCP Approver — Settings"
-
-
-def _plain_label(text: str = "") -> QLabel:
-    label = QLabel()
-    label.setTextFormat(Qt.TextFormat.PlainText)
-    label.setText(text)
-    label.setWordWrap(True)
-    return label
 
 
 class GeneralPage(QWidget):
@@ -49,7 +41,7 @@ class GeneralPage(QWidget):
         self.deadline.setRange(5, 3600)
         self.deadline.setSuffix(" s")
         self.deadline.setAccessibleName("Seconds to answer before the deadline action")
-        self.deadline_hint = _plain_label()
+        self.deadline_hint = plain_label()
         self.deadline_action = QComboBox()
         self.deadline_action.addItem("Deny the call", Decision.DENY.value)
         self.deadline_action.addItem("Allow the call", Decision.ALLOW.value)
@@ -129,7 +121,7 @@ class ToolsSeenPage(QWidget):
         self.tree.setHeaderLabels(["Server / tool", "Definition", "First seen", "Last seen", "Description"])
         self.tree.setAccessibleName("Servers and tools seen")
         self.tree.setAlternatingRowColors(True)
-        intro = _plain_label(
+        intro = plain_label(
             "The servers and tools MCP Approver was asked about. A tool marked changed was redefined by its "
             "server after it was first seen."
         )
