@@ -51,7 +51,8 @@ class _Question:
         self.verdict: asyncio.Future[Verdict] = asyncio.get_running_loop().create_future()
 
 
-async def _open(home: Home, timeout: float) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+async def connect_to_service(home: Home, timeout: float) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A connection to this home's service, refused if the socket belongs to another user."""
     reader, writer = await _connect(home, timeout)
     sock = writer.get_extra_info("socket")
     owner = peer_uid(sock) if sock is not None else None
@@ -165,7 +166,7 @@ class DecisionClient:
         async with self._connecting:
             if self._writer is not None and not self._writer.is_closing():
                 return
-            reader, writer = await _open(self.home, self.timeouts.connect)
+            reader, writer = await connect_to_service(self.home, self.timeouts.connect)
             try:
                 await _handshake(
                     reader,
@@ -210,7 +211,7 @@ class DecisionClient:
 
 async def query_status(home: Home, timeout: float = 2.0) -> StatusReply:
     """Ask the running service how it is. Raises ServiceUnavailable when there is none."""
-    reader, writer = await _open(home, timeout)
+    reader, writer = await connect_to_service(home, timeout)
     try:
         await _handshake(reader, writer, Hello(role="status", pid=os.getpid()), timeout)
         writer.write(protocol.encode(StatusRequest()))

@@ -9,6 +9,7 @@ import os
 from enum import Enum
 
 from approver.ipc import protocol
+from approver.ipc.client import ServiceUnavailable, connect_to_service
 from approver.ipc.protocol import Activate, Activated, Hello, Welcome
 from approver.platform.paths import Home
 
@@ -22,10 +23,8 @@ class Running(Enum):
 async def activate_running_app(home: Home, timeout: float = 2.0) -> Running:
     """Ask whatever service runs for this home to show its app."""
     try:
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_unix_connection(str(home.socket_path), limit=protocol.MAX_MESSAGE_BYTES), timeout
-        )
-    except (OSError, TimeoutError):
+        reader, writer = await connect_to_service(home, timeout)
+    except ServiceUnavailable:
         return Running.NOTHING
     try:
         writer.write(protocol.encode(Hello(role="status", pid=os.getpid())))
@@ -42,6 +41,7 @@ async def activate_running_app(home: Home, timeout: float = 2.0) -> Running:
         writer.close()
         with contextlib.suppress(OSError):
             await writer.wait_closed()
-    if len(replies) == 2 and isinstance(replies[0], Welcome) and isinstance(replies[1], Activated):
+    welcomed = len(replies) == 2 and isinstance(replies[0], Welcome) and replies[0].v == protocol.PROTOCOL_VERSION
+    if welcomed and isinstance(replies[1], Activated):
         return Running.APP if replies[1].shown else Running.HEADLESS
     return Running.NOTHING
