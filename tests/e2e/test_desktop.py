@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 import json
 import os
 import re
@@ -71,9 +73,12 @@ def x_session() -> Iterator[XSession]:
             display = f":{reader.readline().strip()}"
         session = XSession(display, processes)
         env = session.env(dict(os.environ))
-        for command in (["openbox"], ["tint2"]):
-            processes.append(subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        _wait(lambda: _xdotool(env, "search", "--class", "tint2") != "", "the tint2 panel")
+        # Each part is asked whether it is ready before the next starts: a dialog mapped before openbox manages
+        # windows gets no frame and no focus, and an icon added before tint2 owns the tray never shows.
+        processes.append(_start_quietly(["openbox"], env))
+        _wait(lambda: _window_manager_running(env), "openbox to manage windows (_NET_SUPPORTING_WM_CHECK)")
+        processes.append(_start_quietly(["tint2"], env))
+        _wait(lambda: _tray_owned(display), "tint2 to own the system tray (_NET_SYSTEM_TRAY_S0)")
         yield session
     finally:
         for process in reversed(processes):
@@ -85,8 +90,37 @@ def x_session() -> Iterator[XSession]:
                 process.wait()
 
 
-def _xdotool(env: dict[str, str], *args: str) -> str:
-    return subprocess.run(["xdotool", *args], env=env, capture_output=True, text=True, check=False).stdout.strip()
+def _start_quietly(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _window_manager_running(env: dict[str, str]) -> bool:
+    """EWMH: a running window manager names its check window on the root window."""
+    root = subprocess.run(
+        ["xprop", "-root", "_NET_SUPPORTING_WM_CHECK"], env=env, capture_output=True, text=True, check=False
+    ).stdout
+    return "window id #" in root
+
+
+def _tray_owned(display: str) -> bool:
+    """The freedesktop tray protocol: a tray exists while some client owns the _NET_SYSTEM_TRAY_S<screen>
+    selection. xprop cannot ask for a selection's owner, so this asks Xlib directly."""
+    xlib = ctypes.CDLL(ctypes.util.find_library("X11") or "libX11.so.6")
+    xlib.XOpenDisplay.restype = ctypes.c_void_p
+    xlib.XOpenDisplay.argtypes = [ctypes.c_char_p]
+    xlib.XInternAtom.restype = ctypes.c_ulong
+    xlib.XInternAtom.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
+    xlib.XGetSelectionOwner.restype = ctypes.c_ulong
+    xlib.XGetSelectionOwner.argtypes = [ctypes.c_void_p, ctypes.c_ulong]
+    xlib.XCloseDisplay.argtypes = [ctypes.c_void_p]
+    connection = xlib.XOpenDisplay(display.encode())
+    if not connection:
+        return False
+    try:
+        selection = xlib.XInternAtom(connection, b"_NET_SYSTEM_TRAY_S0", 0)
+        return bool(xlib.XGetSelectionOwner(connection, selection))
+    finally:
+        xlib.XCloseDisplay(connection)
 
 
 @dataclass

@@ -186,6 +186,10 @@ def test_the_real_keyring_holds_the_key_when_there_is_one(home: ApproverHome, st
         check=False,
     )
     assert len(found.stdout.strip()) == 64  # the seed is in the Secret Service, as hex
+    # ... in the suite's own keyring, never the user's: the daemon keeps it under the sandbox's HOME.
+    sandbox = Path(os.environ["APPROVER_TEST_SANDBOX"])
+    assert Path.home().is_relative_to(sandbox)
+    assert list((Path.home() / ".local" / "share" / "keyrings").glob("*.keyring"))
     assert not (home.root / "data" / "keys-fallback.json").exists()
 
 
