@@ -13,20 +13,22 @@ _ACTOR_PHRASES = {
 }
 
 START_HINT = (
-    "Start it with `approver` (the desktop app) or `approver serve --headless --policy FILE`, "
-    "then ask for the call again."
+    "the user can start it (`approver` for the desktop app, or `approver serve --headless`) and then ask for this again"
 )
 
 
 def denial_text(server: str, tool: str, verdict: Verdict) -> str:
-    """The text of the isError result the client receives instead of the tool's output."""
+    """The text of the isError result the client receives instead of the tool's output.
+
+    It speaks to the model (do not retry on your own, do not work around it) and, through the model, to the person
+    (what blocked it); the reason itself says what the person can do, where there is something to do."""
     return (
         f"MCP Approver denied the call to tool '{tool}' on server '{server}'. "
         f"Decided by {_ACTOR_PHRASES[verdict.actor]}: {verdict.reason.rstrip('.')}. "
-        "The tool did not run. Do not retry this call, do not try to reach the same effect another way, "
+        "The tool did not run. Do not retry this call on your own, do not try to reach the same effect another way, "
         "and do not claim it succeeded; tell the user it was blocked by MCP Approver."
     )
 
 
 def service_unreachable_reason(detail: str) -> str:
-    return f"MCP Approver is not running or did not answer ({detail}). {START_HINT}"
+    return f"MCP Approver is not running or did not answer ({detail}); {START_HINT}"

@@ -100,14 +100,21 @@ async def _handshake(
     return reply
 
 
+RECONNECT_INTERVAL = 1.0  # how often a proxy looks for a service that is not there, to say when it is back
+
+AvailabilityReport = Callable[[bool, str], object]
+"""Told (True, how) when the service can be asked, and (False, why) when it cannot."""
+
+
 class DecisionClient:
-    """One connection per proxy, opened on first need and re-opened after a failure."""
+    """One connection per proxy, opened at start (or on first need) and re-opened after a failure."""
 
     def __init__(self, home: Home, server: str, timeouts: Timeouts | None = None) -> None:
         self.home = home
         self.server = server
         self.timeouts = timeouts or Timeouts()
         self._writer: asyncio.StreamWriter | None = None
+        self._connection_lost = asyncio.Event()
         self._connecting: asyncio.Lock = asyncio.Lock()
         self._questions: dict[int, _Question] = {}
         self._tasks = TaskSet()
@@ -147,6 +154,26 @@ class DecisionClient:
         finally:
             del self._questions[ref]
 
+    async def keep_watch(self, report: AvailabilityReport) -> None:
+        """Connect now, and again whenever the connection is lost, reporting each change of availability.
+
+        A proxy started while nothing decides looks healthy to its client (it lists tools, it answers pings) yet
+        denies every call; this is how the person finds out why, in the client's log of the server's stderr."""
+        available: bool | None = None
+        while True:
+            try:
+                await self._connect()
+            except ServiceUnavailable as exc:
+                if available is not False:
+                    report(False, str(exc))
+                    available = False
+                await asyncio.sleep(RECONNECT_INTERVAL)
+                continue
+            if available is not True:
+                report(True, "connected")
+                available = True
+            await self._connection_lost.wait()
+
     async def withdraw(self, ref: int, reason: str) -> None:
         if self._writer is not None and not self._writer.is_closing():
             self._writer.write(protocol.encode(WithdrawMessage(ref=ref, reason=reason)))
@@ -178,6 +205,7 @@ class DecisionClient:
                 writer.close()
                 raise
             self._writer = writer
+            self._connection_lost = asyncio.Event()
             self._tasks.spawn(self._read_replies(reader, writer), name="ipc-replies")
 
     async def _read_replies(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -203,6 +231,7 @@ class DecisionClient:
             writer.close()
             if self._writer is writer:  # a newer connection may already have replaced this one
                 self._writer = None
+                self._connection_lost.set()
             for question in self._questions.values():
                 for future in (question.holding, question.verdict):
                     if not future.done():

@@ -232,6 +232,7 @@ class Proxy:
         self._client_input: _ClientInput | None = None
         self._output: _ClientOutput | _FileOutput | None = None
         self._errors = _ErrorOutput()
+        self._service_available: bool | None = None  # None until the first look for the service
 
     # -- running --------------------------------------------------------------------------------------------
 
@@ -259,6 +260,7 @@ class Proxy:
             _, self._client_input = await loop.connect_read_pipe(lambda: _ClientInput(self), sys.stdin.buffer)
         except ValueError:  # stdin is a regular file, which cannot be polled: read it in a thread
             self._tasks.spawn(self._read_stdin_file(), name="client-file-input")
+        self._tasks.spawn(self.decisions.keep_watch(self._service_availability), name="service-watch")
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.add_signal_handler(signum, lambda: self.execute(self.relay.client_eof()))
         try:
@@ -328,6 +330,22 @@ class Proxy:
             return  # the server is exiting; _until_server_ends answers what it left pending
         assert isinstance(stdin, asyncio.WriteTransport)
         stdin.write(_lines(messages))
+
+    def _service_availability(self, available: bool, detail: str) -> None:
+        before, self._service_available = self._service_available, available
+        if available:
+            self.report(
+                "connected to MCP Approver: tool calls wait for its decision"
+                if before is None
+                else "MCP Approver is back: tool calls are decided again"
+            )
+        elif before is None:
+            self.report(
+                f"MCP Approver is not running ({detail}): every tool call will be denied until it starts. "
+                "Start the desktop app (`approver`) or `approver serve --headless`."
+            )
+        else:
+            self.report(f"lost MCP Approver ({detail}): every tool call is denied until it is back")
 
     def report(self, text: str) -> None:
         self._errors.write(f"approver proxy [{self.options.name}]: {text}\n".encode())

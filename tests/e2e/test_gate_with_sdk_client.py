@@ -125,6 +125,10 @@ async def test_with_no_service_calls_are_denied_at_once_and_recorded(home: Appro
     assert result.is_error
     assert "MCP Approver is not running" in text_of(result)
     assert "approver serve --headless" in text_of(result)
+    # One voice: the model is told not to retry on its own; the person is told how to make it possible again.
+    assert "Do not retry this call on your own" in text_of(result)
+    assert "the user can start it" in text_of(result)
+    assert "then ask for the call again" not in text_of(result)
     assert elapsed < 5, "a missing service must not look like a slow one"  # generous: the bound is 'not hung'
     assert listed.tools
     [pending] = home.log()

@@ -74,7 +74,8 @@ def test_a_server_that_ignores_eof_and_sigterm_is_killed(home: ApproverHome, tmp
         stderr=subprocess.PIPE,
     )
     assert proxy.stderr is not None and proxy.stdin is not None
-    assert b"ready" in proxy.stderr.readline()  # the server's stderr reaches ours
+    while b"ready" not in proxy.stderr.readline():  # the server's stderr reaches ours, among the proxy's own lines
+        pass
     [server] = children_of(proxy.pid)
     proxy.stdin.close()
     assert proxy.wait(timeout=20) == 0
@@ -205,3 +206,52 @@ def test_a_client_that_never_reads_stderr_cannot_stall_the_relay(home: ApproverH
     assert proxy.wait(timeout=15) == 0
     proxy.stdout.close()
     proxy.stderr.close()  # type: ignore[union-attr]
+
+
+def test_the_proxy_says_on_stderr_when_nothing_decides_and_when_that_changes(home: ApproverHome, tmp_path: Any) -> None:
+    """A wrapped server looks healthy to its client ("Connected") even when every call will be denied; the proxy's
+    stderr, which clients keep in their logs, is where the person learns why, and when it changes."""
+    require_npm_tools()
+    stderr_path = tmp_path / "proxy.err"
+    with stderr_path.open("wb") as stderr:
+        proxy = subprocess.Popen(
+            home.proxy_command("everything", NODE, SERVER_EVERYTHING, "stdio"),
+            env=home.env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    lines = stderr_path.read_text
+    try:
+        wait_for(lambda: "MCP Approver is not running" in lines(), "the proxy to say nothing decides")
+        assert "every tool call will be denied until it starts" in lines()
+        service = Service(home)
+        wait_for(lambda: "MCP Approver is back" in lines(), "the proxy to notice the service")
+        service.stop()
+        wait_for(lambda: "lost MCP Approver" in lines(), "the proxy to notice the service went away")
+        again = Service(home)
+        wait_for(lambda: lines().count("MCP Approver is back") == 2, "the proxy to notice it came back")
+        again.stop()
+        wait_for(lambda: lines().count("lost MCP Approver") == 2, "the proxy to notice it went away again")
+    finally:
+        assert proxy.stdin is not None
+        proxy.stdin.close()
+        proxy.wait(timeout=15)
+    said = [line for line in lines().splitlines() if line.startswith("approver proxy [everything]")]
+    assert len(said) == 5, said  # one line per change, not one per attempt
+
+
+def test_a_proxy_started_with_the_service_up_says_it_is_connected(home: ApproverHome, tmp_path: Any) -> None:
+    service = Service(home)
+    try:
+        proxy, _ = start_proxy(home)
+        assert proxy.stdin is not None and proxy.stderr is not None
+        proxy.stdin.close()
+        assert proxy.wait(timeout=15) == 0
+        said = proxy.stderr.read().decode()
+        proxy.stdout.close()  # type: ignore[union-attr]
+        proxy.stderr.close()
+    finally:
+        service.stop()
+    assert "connected to MCP Approver: tool calls wait for its decision" in said
+    assert "not running" not in said
