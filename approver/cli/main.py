@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import difflib
 import json
 import socket
 import sys
@@ -20,7 +21,7 @@ from approver.core.policy import PolicyError, policy_json_schema
 from approver.ipc.client import ServiceUnavailable, Timeouts, query_status
 from approver.ipc.spool import read_spool_file, spool_files
 from approver.platform.keystore import KeyStoreError
-from approver.platform.paths import Home
+from approver.platform.paths import Home, prepare_explicit_home
 from approver.proxy.driver import ProxyOptions, ServerStartError, run_proxy
 from approver.service import rules_tools
 from approver.service.decision_log import LogError, read_entries
@@ -40,8 +41,33 @@ class CliError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
+    """A parser that never guesses (no abbreviated options: a security tool should not act on `--headles`) and
+    whose errors point at the help of the command that was being parsed."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, allow_abbrev=False, **kwargs)
+        self.set_defaults(leaf_parser=self)  # the innermost parser that parsed anything sets it last
+
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+    def unrecognized(self, extras: list[str]) -> NoReturn:
+        known = [option for action in self._actions for option in action.option_strings]
+        hints = [
+            f"{extra}: did you mean {', '.join(close)}?"
+            for extra in extras
+            if (close := difflib.get_close_matches(extra.partition("=")[0], known, n=1))
+        ]
+        self.error(f"unrecognized arguments: {' '.join(extras)}" + (f" ({'; '.join(hints)})" if hints else ""))
+
+
+def _server_name(text: str) -> str:
+    """--name: how rules, dialogs and the log name the server, so it must say something."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("the server's name must not be empty")
+    if any(not character.isprintable() for character in text):
+        raise argparse.ArgumentTypeError(f"the server's name must be printable text, not {text!r}")
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,7 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Start COMMAND as an MCP server and relay stdio to it; configure your MCP client to run "
         "this instead of the server.",
     )
-    proxy.add_argument("--name", required=True, help="the server's name, as rules and the log refer to it")
+    proxy.add_argument(
+        "--name", required=True, type=_server_name, help="the server's name, as rules and the log refer to it"
+    )
     proxy.add_argument(
         "--ack-timeout",
         type=float,
@@ -125,7 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+    args, extras = build_parser().parse_known_args(argv)
+    if extras:
+        args.leaf_parser.unrecognized(extras)
     try:
         code = _dispatch(args)
     except CliError as exc:
@@ -138,6 +168,12 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def _dispatch(args: argparse.Namespace) -> int:
     home = Home.from_environment()
+    try:
+        created = prepare_explicit_home(home)
+    except OSError as exc:
+        raise CliError(str(exc), 2) from None
+    if created:
+        print(f"approver: {created}", file=sys.stderr)
     if args.command is None:
         return _desktop_app(home, None)
     handlers = {"proxy": _proxy, "serve": _serve, "status": _status, "log": _log, "doctor": _doctor, "rules": _rules}
@@ -278,39 +314,50 @@ def _log_verify(args: argparse.Namespace, home: Home) -> int:
 
 
 def _doctor(args: argparse.Namespace, home: Home) -> int:
+    """Each finding is ok, a warning (works, with a consequence the user should know) or a problem (something
+    is broken). Only problems make the exit status non-zero, so a headless machine without an OS keyring, where
+    the fallback key file works as documented, passes."""
     problems = 0
 
-    def check(ok: bool, what: str) -> None:
+    def report(level: str, what: str) -> None:
         nonlocal problems
-        problems += not ok
-        print(f"[{'ok' if ok else '!!'}] {what}")
+        problems += level == "!!"
+        print(f"[{level}] {what}")
 
     status = keyring_status(home)
-    check(status.secure, f"secrets: {status.describe()}")
+    if status.secure:
+        report("ok", f"secrets: {status.describe()}")
+    else:
+        report(
+            "warn",
+            f"secrets: {status.describe()}. The log's signing key and the rules' seal key are in that file "
+            "(mode 0600) instead of an OS keyring: anything that can read your files, backups included, can "
+            "read them",
+        )
     try:
         reply = asyncio.run(query_status(home))
-        check(True, f"service: running (pid {reply.pid}, {reply.mode}), policy {reply.policy}")
+        report("ok", f"service: running (pid {reply.pid}, {reply.mode}), policy {reply.policy}")
     except ServiceUnavailable as exc:
-        check(False, f"service: not running ({exc}); calls are denied until it runs")
+        report("warn", f"service: not running ({exc}); every tool call is denied until it runs")
     try:
         rules = rules_tools.open_rules(home)
         rule_problems = rules.current().problems
-        check(not rule_problems, f"rules: {'; '.join(rule_problems) or rules.describe()}")
+        report("!!" if rule_problems else "ok", f"rules: {'; '.join(rule_problems) or rules.describe()}")
         if rules.pending():
-            check(False, f"rules: {len(rules.pending())} change(s) wait for confirmation in the app")
+            report("warn", f"rules: {len(rules.pending())} change(s) wait for confirmation in the app")
     except PolicyError as exc:
-        check(False, f"rules: {exc}")
+        report("!!", f"rules: {exc}")
     if home.log_file.exists():
         try:
             result = verify_log(home, [], None)
             problem = result.audit.problem
-            check(
-                problem is None and result.audit.trusted, f"log: {problem or f'{result.audit.entries} entries, intact'}"
-            )
+            if problem is None and not result.audit.trusted:
+                problem = "no trusted key to check its signatures against"
+            report("!!" if problem else "ok", f"log: {problem or f'{result.audit.entries} entries, intact'}")
         except LogError as exc:
-            check(False, f"log: {exc}")
+            report("!!", f"log: {exc}")
     else:
-        check(True, f"log: none yet ({home.log_file} is created when the service first starts)")
+        report("ok", f"log: none yet ({home.log_file} is created when the service first starts)")
     return 1 if problems else 0
 
 
@@ -346,8 +393,10 @@ def _rules(args: argparse.Namespace, home: Home) -> int:
             section = listing[layer]
             trust = "" if section.get("trusted", True) else " (changed outside the app: allow rules wait)"
             print(f"{layer} rules, {section['file']}{trust}:")
-            for rule in section["rules"] or [{"effect": "(none)"}]:
+            for rule in section["rules"]:
                 print("  " + json.dumps(rule, ensure_ascii=False))
+            if not section["rules"]:
+                print("  (no rules)")
         for change in listing["pending"]:
             print("waiting for confirmation in the app: " + json.dumps(change, ensure_ascii=False))
         for problem in listing["problems"]:

@@ -29,8 +29,10 @@ class Home:
         if root:
             base = Path(root).expanduser().resolve()
             return cls(base / "config", base / "data", base / "run", explicit=True)
-        runtime = platformdirs.user_runtime_dir(APP_NAME)
-        run_dir = Path(runtime) if os.environ.get("XDG_RUNTIME_DIR") or sys.platform != "linux" else None
+        # Without XDG_RUNTIME_DIR, platformdirs would warn and fall back to a shared /tmp name: ask it only when
+        # there is a runtime directory, and otherwise keep the socket under the private data directory.
+        has_runtime_dir = bool(os.environ.get("XDG_RUNTIME_DIR")) or sys.platform != "linux"
+        run_dir = Path(platformdirs.user_runtime_dir(APP_NAME)) if has_runtime_dir else None
         data_dir = Path(platformdirs.user_data_dir(APP_NAME))
         return cls(
             Path(platformdirs.user_config_dir(APP_NAME)),
@@ -73,6 +75,23 @@ class Home:
         # A deep APPROVER_HOME would not fit in sun_path: use a short per-user directory keyed by the home.
         digest = hashlib.sha256(os.fsencode(self.run_dir)).hexdigest()[:16]
         return Path(tempfile.gettempdir()) / f"approver-{os.getuid()}" / f"{digest}.sock"
+
+
+def prepare_explicit_home(home: Home) -> str | None:
+    """Create APPROVER_HOME itself if it does not exist, but never its parents: a mistyped path fails here, in
+    one line, instead of quietly becoming a new, empty installation. Returns a note for the user when it created
+    the directory."""
+    if not home.explicit:
+        return None
+    root = home.config_dir.parent
+    if root.is_dir():
+        return None
+    if not root.parent.is_dir():
+        raise FileNotFoundError(
+            f"APPROVER_HOME is {root}, but {root.parent} does not exist (mistyped?); create it first if you meant it"
+        )
+    root.mkdir(mode=0o700)
+    return f"created APPROVER_HOME {root} (it did not exist)"
 
 
 def ensure_private_dir(path: Path) -> None:

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import ctypes
 import os
+import selectors
 import signal
 import sys
 import time
@@ -56,6 +57,16 @@ def _die_with_parent() -> None:
     if sys.platform.startswith("linux"):
         pr_set_pdeathsig = 1
         ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def _pollable(fd: int, events: int) -> bool:
+    """Whether the event loop's selector accepts this descriptor (asyncio only finds out in a later callback)."""
+    with selectors.DefaultSelector() as selector:
+        try:
+            selector.register(fd, events)
+        except (OSError, ValueError):
+            return False
+    return True
 
 
 def _lines(messages: list[bytes]) -> bytes:
@@ -251,14 +262,16 @@ class Proxy:
             raise ServerStartError(
                 f"cannot start server '{self.options.name}' ({self.options.command[0]}): {exc.strerror or exc}"
             ) from None
-        try:
+        # A regular file or /dev/null cannot be polled (epoll refuses both): plain writes to it never block
+        # long, and reading it happens in a thread.
+        if _pollable(sys.stdout.fileno(), selectors.EVENT_WRITE):
             _, self._output = await loop.connect_write_pipe(lambda: _ClientOutput(self), sys.stdout.buffer)
-        except ValueError:  # stdout is a regular file (a test harness, a capture): plain writes never block long
+        else:
             self._output = _FileOutput()
         await self._errors.connect()
-        try:
+        if _pollable(sys.stdin.fileno(), selectors.EVENT_READ):
             _, self._client_input = await loop.connect_read_pipe(lambda: _ClientInput(self), sys.stdin.buffer)
-        except ValueError:  # stdin is a regular file, which cannot be polled: read it in a thread
+        else:
             self._tasks.spawn(self._read_stdin_file(), name="client-file-input")
         self._tasks.spawn(self.decisions.keep_watch(self._service_availability), name="service-watch")
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
