@@ -45,7 +45,8 @@ class _Parser(argparse.ArgumentParser):
     whose errors point at the help of the command that was being parsed."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, allow_abbrev=False, **kwargs)
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
         self.set_defaults(leaf_parser=self)  # the innermost parser that parsed anything sets it last
 
     def error(self, message: str) -> NoReturn:
@@ -350,9 +351,9 @@ def _doctor(args: argparse.Namespace, home: Home) -> int:
     if home.log_file.exists():
         try:
             result = verify_log(home, [], None)
-            problem = result.audit.problem
-            if problem is None and not result.audit.trusted:
-                problem = "no trusted key to check its signatures against"
+            problem = result.audit.problem or (
+                None if result.audit.trusted else "no trusted key to check its signatures against"
+            )
             report("!!" if problem else "ok", f"log: {problem or f'{result.audit.entries} entries, intact'}")
         except LogError as exc:
             report("!!", f"log: {exc}")
