@@ -63,7 +63,7 @@ class DesktopApp:
             pending=self.queue.requests,
         )
         self.queue.changed.connect(self.refresh_tray)
-        self.queue.waiting.connect(self._notify_waiting)
+        self.queue.waiting_unseen.connect(self._notify_waiting)
         self._problem_timer = QTimer()
         self._problem_timer.timeout.connect(self.refresh_tray)
         self._problem_timer.start(PROBLEM_CHECK_MS)
@@ -121,12 +121,14 @@ class DesktopApp:
             self.settings_problem = f"start at login could not be set up: {exc}"
 
     def _notify_waiting(self, request: ApprovalRequest) -> None:
+        """Only while the question in front is minimised: on screen, it says "N more waiting" itself, and a
+        notification would cover its buttons."""
         if self.settings.notifications:
             call = request.call
             self.tray.notify(
-                "MCP Approver: another call is waiting",
+                "MCP Approver: a call is waiting",
                 f"{make_visible(call.client.name).text} wants to use {make_visible(call.tool).text} on "
-                f"{make_visible(call.server).text}. It is next, after the open question.",
+                f"{make_visible(call.server).text}. The question before it is minimised.",
             )
 
     # -- windows ---------------------------------------------------------------------------------------------

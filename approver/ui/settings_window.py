@@ -46,7 +46,7 @@ class GeneralPage(QWidget):
         self.deadline_action.addItem("Deny the call", Decision.DENY.value)
         self.deadline_action.addItem("Allow the call", Decision.ALLOW.value)
         self.deadline_action.setAccessibleName("What happens when nobody answers in time")
-        self.notifications = QCheckBox("Notify me when a call waits behind an open dialog")
+        self.notifications = QCheckBox("Notify me when a call arrives while the open question is minimised")
         self.notifications.setAccessibleName("Notifications")
         self.start_at_login = QCheckBox("Start MCP Approver when I log in")
         self.start_at_login.setAccessibleName("Start at login")
