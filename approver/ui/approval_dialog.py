@@ -374,6 +374,7 @@ class ApprovalDialog(QDialog):
         # Other calls wait behind this one: said here, not in a notification that would cover these buttons.
         self.more_waiting = plain_label(wrap=False, selectable=True)
         self.more_waiting.setAccessibleName("Other calls waiting")
+        self.more_waiting.setStyleSheet("QLabel { font-weight: bold; }")
         self.more_waiting.setVisible(False)
         row = QHBoxLayout()
         row.addWidget(self.countdown)
@@ -382,8 +383,10 @@ class ApprovalDialog(QDialog):
         return row
 
     def show_more_waiting(self, count: int) -> None:
+        """Said in the dialog and its title (which a taskbar shows)."""
         self.more_waiting.setText(f"{count} more waiting")
         self.more_waiting.setVisible(count > 0)
+        self.setWindowTitle(self.presentation.title + (f" — {count} more waiting" if count else ""))
 
     def _buttons(self) -> QHBoxLayout:
         self.deny_button = QPushButton("Deny")

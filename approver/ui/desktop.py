@@ -27,7 +27,7 @@ from approver.ui.windows import bring_forward, show_on_cursor_screen
 PROBLEM_CHECK_MS = 5000  # the policy file can break (or be fixed) at any time; the tray should say so
 SETTINGS_SIZE = (1000, 760)
 LOG_SIZE = (1100, 720)
-FIRST_RUN_SIZE = (560, 300)
+FIRST_RUN_WIDTH = 560  # its height is what its sections need at this width
 
 
 class DesktopApp:
@@ -138,7 +138,8 @@ class DesktopApp:
         window = FirstRunWindow(autostart.entry_path() if autostart.SUPPORTED else None)
         window.answered.connect(self._first_run_answered)
         self.first_run_window = window
-        show_on_cursor_screen(window, *FIRST_RUN_SIZE)
+        height = window.heightForWidth(FIRST_RUN_WIDTH)
+        show_on_cursor_screen(window, FIRST_RUN_WIDTH, height if height > 0 else window.sizeHint().height())
 
     def _first_run_answered(self, start_at_login: bool) -> None:
         """OK in the first-run window: save the answers (so it is not asked again) and act on them, saying where

@@ -252,7 +252,9 @@ class LogViewer(QWidget):
         self._show_count()
 
     def _show_count(self) -> None:
-        self.status.setText(f"{self.filter.rowCount()} of {self.model.rowCount()} entries shown — {self.home.log_file}")
+        total = self.model.rowCount()
+        self.status.setText(f"{self.filter.rowCount()} of {total} entries shown — {self.home.log_file}")
+        self.setWindowTitle(f"{WINDOW_TITLE} — {total} {'entry' if total == 1 else 'entries'}")
 
     async def reload(self) -> None:
         """Read the whole log again."""
@@ -289,6 +291,15 @@ class LogViewer(QWidget):
             self._show_count()
             if following:
                 self.table.scrollToBottom()
+            self._widen_columns()
+
+    def _widen_columns(self) -> None:
+        """Make room for new entries' text, never narrowing a column the person sized."""
+        header = self.table.horizontalHeader()
+        for column in range(len(COLUMNS) - 1):  # the last one stretches
+            wanted = self.table.sizeHintForColumn(column)
+            if wanted > header.sectionSize(column):
+                header.resizeSection(column, wanted)
 
     async def verify(self) -> None:
         self.verify_button.setEnabled(False)

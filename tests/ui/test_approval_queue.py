@@ -83,6 +83,7 @@ def test_the_dialog_in_front_says_how_many_more_wait(qtbot: QtBot) -> None:
     assert third is not None and third.more_waiting.text() == "2 more waiting" and third.more_waiting.isVisible()
     queue.withdraw(2)
     assert third.more_waiting.text() == "1 more waiting"
+    assert third.windowTitle() == f"{third.presentation.title} — 1 more waiting"
     third.showMinimized()  # now the count is out of sight: a notification tells the person instead
     request = approval_request(request_id=4)
     queue.present(request, present(request), lambda _answer: None)
@@ -93,4 +94,5 @@ def test_the_dialog_in_front_says_how_many_more_wait(qtbot: QtBot) -> None:
     queue.withdraw(1)
     last = queue.front()
     assert last is not None and last.request.id == 4 and last.more_waiting.isHidden()
+    assert last.windowTitle() == last.presentation.title
     queue.withdraw(4)

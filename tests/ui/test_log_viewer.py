@@ -130,6 +130,7 @@ async def test_the_window_follows_the_log_while_open_and_catches_up_when_shown(q
         append_decision(writer, "list_directory")
         await until(lambda: tools_shown(viewer)[-1:] == ["list_directory"])
         assert viewer.status.text().startswith("5 of 5 entries shown")
+        assert viewer.windowTitle() == "MCP Approver — Audit log — 5 entries"
         viewer.outcome.setCurrentIndex(viewer.outcome.findData("deny"))
         append_decision(writer, "move_file")  # allowed: counted, not shown under the "Denied" filter
         await until(lambda: viewer.model.rowCount() == 6)
