@@ -68,6 +68,7 @@ async def _show_failure(message: str) -> None:
 
 async def _run(home: Home, policy_file: Path | None) -> int:
     path = settings_file(home)
+    first_run = not path.exists()
     settings, settings_problem = load_settings(path)
     if settings_problem:
         _say(settings_problem)
@@ -76,7 +77,14 @@ async def _run(home: Home, policy_file: Path | None) -> int:
     try:
         async with running_service(home, policy_file, approver, mode="desktop") as server:
             desktop = DesktopApp(
-                home, server, approver, queue, settings=settings, settings_path=path, settings_problem=settings_problem
+                home,
+                server,
+                approver,
+                queue,
+                settings=settings,
+                settings_path=path,
+                settings_problem=settings_problem,
+                first_run=first_run,
             )
             server.on_activate = desktop.bring_forward
             loop = asyncio.get_running_loop()

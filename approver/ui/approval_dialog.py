@@ -371,10 +371,22 @@ class ApprovalDialog(QDialog):
         self.countdown_bar.setTextVisible(False)
         self.countdown_bar.setAccessibleName("Time left")
         self.countdown_bar.setMaximumHeight(8)
+        # Other calls wait behind this one: said here, not in a notification that would cover these buttons.
+        self.more_waiting = plain_label(wrap=False, selectable=True)
+        self.more_waiting.setAccessibleName("Other calls waiting")
+        self.more_waiting.setStyleSheet("QLabel { font-weight: bold; }")
+        self.more_waiting.setVisible(False)
         row = QHBoxLayout()
         row.addWidget(self.countdown)
         row.addWidget(self.countdown_bar, 1)
+        row.addWidget(self.more_waiting)
         return row
+
+    def show_more_waiting(self, count: int) -> None:
+        """Said in the dialog and its title (which a taskbar shows)."""
+        self.more_waiting.setText(f"{count} more waiting")
+        self.more_waiting.setVisible(count > 0)
+        self.setWindowTitle(self.presentation.title + (f" — {count} more waiting" if count else ""))
 
     def _buttons(self) -> QHBoxLayout:
         self.deny_button = QPushButton("Deny")

@@ -1,7 +1,8 @@
 """One dialog per held call, shown one at a time in arrival order; the others wait their turn.
 
-This is the DesktopApprover's presenter. A call arriving while a dialog is open waits behind it (the tray counts
-it, and a notification says so); the tray's menu can bring any waiting one to the front.
+This is the DesktopApprover's presenter. A call arriving while a dialog is open waits behind it: the dialog in
+front says how many wait (a notification would cover its buttons), the tray counts them, and the tray's menu can
+bring any waiting one to the front.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ DIALOG_SIZE = (860, 680)
 
 class ApprovalQueue(QObject):
     changed = Signal()  # the number of questions, or the one in front, changed
-    waiting = Signal(object)  # an ApprovalRequest that arrived while another dialog was open
+    # An ApprovalRequest that arrived while the dialog in front was not on screen (minimised), so its "N more
+    # waiting" cannot tell the person.
+    waiting_unseen = Signal(object)
     shown = Signal(object)  # an ApprovalDialog that was just put in front
 
     def __init__(self, arm_delay_ms: int = ARM_DELAY_MS) -> None:
@@ -40,9 +43,9 @@ class ApprovalQueue(QObject):
         self._dialogs[request.id] = dialog
         if self._front is None:
             self._show(request.id)
-        else:
-            self.waiting.emit(request)
-        self.changed.emit()
+        elif not self._front_on_screen():
+            self.waiting_unseen.emit(request)
+        self._changed()
 
     def withdraw(self, request_id: int) -> None:
         dialog = self._dialogs.pop(request_id, None)
@@ -54,7 +57,7 @@ class ApprovalQueue(QObject):
             self._front = None
             if self._dialogs:
                 self._show(next(iter(self._dialogs)))
-        self.changed.emit()
+        self._changed()
 
     # -- for the tray ------------------------------------------------------------------------------------------
 
@@ -77,8 +80,18 @@ class ApprovalQueue(QObject):
             if self._front is not None:
                 self._dialogs[self._front].hide()  # it keeps its place in the queue and its deadline
             self._show(request_id)
-        self.changed.emit()
+        self._changed()
         return True
+
+    def _front_on_screen(self) -> bool:
+        front = self.front()
+        return front is not None and front.isVisible() and not front.isMinimized()
+
+    def _changed(self) -> None:
+        front = self.front()
+        if front is not None:
+            front.show_more_waiting(len(self._dialogs) - 1)
+        self.changed.emit()
 
     def _show(self, request_id: int) -> None:
         self._front = request_id

@@ -1,5 +1,6 @@
 """The desktop app's parts, wired together around the running decision service: the approver and its dialog
-queue, the tray, lockdown, the settings and audit log windows, start at login, and the state the tray shows."""
+queue, the tray, lockdown, the first-run, settings and audit log windows, start at login, and the state the tray
+shows."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from approver.service.server import DecisionServer
 from approver.ui import autostart
 from approver.ui.approval_queue import ApprovalQueue
 from approver.ui.desktop_approver import DesktopApprover
+from approver.ui.first_run import FirstRunWindow
 from approver.ui.log_viewer import LogViewer
 from approver.ui.presentation import make_visible
 from approver.ui.settings import AppSettings, save_settings
@@ -25,6 +27,7 @@ from approver.ui.windows import bring_forward, show_on_cursor_screen
 PROBLEM_CHECK_MS = 5000  # the policy file can break (or be fixed) at any time; the tray should say so
 SETTINGS_SIZE = (1000, 760)
 LOG_SIZE = (1100, 720)
+FIRST_RUN_WIDTH = 560  # its height is what its sections need at this width
 
 
 class DesktopApp:
@@ -38,7 +41,9 @@ class DesktopApp:
         settings: AppSettings,
         settings_path: Path,
         settings_problem: str | None = None,
+        first_run: bool = False,
     ) -> None:
+        """`first_run`: no settings were ever saved; start at login is asked about, not set up unasked."""
         self.home = home
         self.server = server
         self.service = server.service
@@ -50,6 +55,7 @@ class DesktopApp:
         self.lockdown = False
         self.settings_window: SettingsWindow | None = None
         self.log_viewer: LogViewer | None = None
+        self.first_run_window: FirstRunWindow | None = None
         self._quit = asyncio.Event()
         self.tray = Tray(
             TrayActions(
@@ -63,11 +69,14 @@ class DesktopApp:
             pending=self.queue.requests,
         )
         self.queue.changed.connect(self.refresh_tray)
-        self.queue.waiting.connect(self._notify_waiting)
+        self.queue.waiting_unseen.connect(self._notify_waiting)
         self._problem_timer = QTimer()
         self._problem_timer.timeout.connect(self.refresh_tray)
         self._problem_timer.start(PROBLEM_CHECK_MS)
-        self._sync_autostart()
+        if first_run:
+            self._ask_first_run_questions()
+        else:
+            self._sync_autostart()
         self.refresh_tray()
 
     # -- state -----------------------------------------------------------------------------------------------
@@ -100,7 +109,8 @@ class DesktopApp:
         print(f"approver: lockdown {'on' if on else 'lifted'}", file=sys.stderr, flush=True)
         self.refresh_tray()
 
-    def apply_settings(self, settings: AppSettings) -> None:
+    def apply_settings(self, settings: AppSettings) -> Path | None:
+        """Use, save and act on settings the person chose; returns where the login entry was written, if it was."""
         self.settings = settings
         self.settings_problem = None
         self.approver.apply(settings)
@@ -108,32 +118,62 @@ class DesktopApp:
             save_settings(self.settings_path, settings)
         except OSError as exc:
             self.settings_problem = f"the settings could not be saved: {exc}"
-        self._sync_autostart()
+        written = self._sync_autostart()
         self.refresh_tray()
+        return written
 
-    def _sync_autostart(self) -> None:
-        """Keep the login entry in step with the setting (and pointing at this installation)."""
+    def _sync_autostart(self) -> Path | None:
+        """Keep the login entry in step with the setting (and pointing at this installation); returns where the
+        entry was written, if it was."""
         if not autostart.SUPPORTED:
-            return
+            return None
         try:
-            autostart.set_start_at_login(self.settings.start_at_login, autostart.launch_command(self.home))
+            path = autostart.set_start_at_login(self.settings.start_at_login, autostart.launch_command(self.home))
         except OSError as exc:
             self.settings_problem = f"start at login could not be set up: {exc}"
+            return None
+        return path if self.settings.start_at_login else None
+
+    def _ask_first_run_questions(self) -> None:
+        window = FirstRunWindow(autostart.entry_path() if autostart.SUPPORTED else None)
+        window.answered.connect(self._first_run_answered)
+        self.first_run_window = window
+        height = window.heightForWidth(FIRST_RUN_WIDTH)
+        show_on_cursor_screen(window, FIRST_RUN_WIDTH, height if height > 0 else window.sizeHint().height())
+
+    def _first_run_answered(self, start_at_login: bool) -> None:
+        """OK in the first-run window: save the answers (so it is not asked again) and act on them, saying where
+        the login entry went."""
+        written = self.apply_settings(self.settings.model_copy(update={"start_at_login": start_at_login}))
+        if self.settings_window is not None:
+            self.settings_window.general.show_settings(self.settings)
+        if written is not None:
+            print(f"approver: start at login: wrote {written}", file=sys.stderr, flush=True)
+            self.tray.notify("MCP Approver will start when you log in", f"Its login entry is {written}")
+        elif start_at_login and self.settings_problem:
+            self.tray.notify("MCP Approver: start at login is not set up", self.settings_problem)
 
     def _notify_waiting(self, request: ApprovalRequest) -> None:
+        """Only while the question in front is minimised: on screen, it says "N more waiting" itself, and a
+        notification would cover its buttons."""
         if self.settings.notifications:
             call = request.call
             self.tray.notify(
-                "MCP Approver: another call is waiting",
+                "MCP Approver: a call is waiting",
                 f"{make_visible(call.client.name).text} wants to use {make_visible(call.tool).text} on "
-                f"{make_visible(call.server).text}. It is next, after the open question.",
+                f"{make_visible(call.server).text}. The question before it is minimised.",
             )
 
     # -- windows ---------------------------------------------------------------------------------------------
 
     def bring_forward(self) -> None:
-        """A second launch, or a click on the tray icon: the question in front, else the settings."""
-        if not self.queue.bring_to_front():
+        """A second launch, or a click on the tray icon: the question in front, else the first-run window while it
+        is open, else the settings."""
+        if self.queue.bring_to_front():
+            return
+        if self.first_run_window is not None and self.first_run_window.isVisible():
+            bring_forward(self.first_run_window)
+        else:
             self.open_settings()
 
     def open_settings(self) -> None:
@@ -168,7 +208,7 @@ class DesktopApp:
 
     def close(self) -> None:
         self._problem_timer.stop()
-        for window in (self.settings_window, self.log_viewer):
+        for window in (self.first_run_window, self.settings_window, self.log_viewer):
             if window is not None:
                 window.close()
         self.tray.icon.hide()

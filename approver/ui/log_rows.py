@@ -1,11 +1,16 @@
-"""The decision log as rows for the audit log viewer, and the viewer's filter, without Qt."""
+"""The decision log as rows for the audit log viewer, the viewer's filter, and reading the log as it grows, without
+Qt."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
 
+from approver.core.log_format import LineFormatError, decode_entry, split_line
+from approver.service.decision_log import LogError
 from approver.ui.presentation import make_visible
 
 ANY = ""  # the filter value that matches everything
@@ -94,3 +99,58 @@ def matches(row: LogRow, text: str = ANY, outcome: str = ANY, actor: str = ANY) 
     if actor and row.actor != actor:
         return False
     return not text or text.casefold() in row.searchable
+
+
+@dataclass(frozen=True, slots=True)
+class LogPosition:
+    """How far the log has been read: which file (device, inode), the end of its last whole line, and that line."""
+
+    file: tuple[int, int]
+    end: int
+    last_line: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class LogChunk:
+    entries: list[dict[str, Any]]
+    position: LogPosition | None  # None: there is no log (yet)
+    from_start: bool  # the entries are the whole log: what was shown before must be replaced
+
+
+def _still_there(handle: BinaryIO, identity: tuple[int, int], size: int, position: LogPosition) -> bool:
+    """The file read before, grown or not, with its last line read still in place (not replaced, truncated or
+    rewritten under us)."""
+    if position.file != identity or position.end > size:
+        return False
+    handle.seek(position.end - len(position.last_line))
+    return handle.read(len(position.last_line)) == position.last_line
+
+
+def read_log_from(path: Path, position: LogPosition | None) -> LogChunk:
+    """The entries after `position`, reading only what was appended since (a log can hold a million lines); the
+    whole log when there is no position or the file is no longer the one read. A last line still being written
+    is left for the next read."""
+    try:
+        handle = path.open("rb")
+    except FileNotFoundError:
+        return LogChunk([], None, from_start=True)
+    with handle:
+        status = os.fstat(handle.fileno())
+        identity = (status.st_dev, status.st_ino)
+        start, last_line = 0, b""
+        if position is not None and _still_there(handle, identity, status.st_size, position):
+            start, last_line = position.end, position.last_line
+        handle.seek(start)
+        entries = []
+        end = start
+        for raw in handle:
+            if not raw.endswith(b"\n"):
+                break
+            if raw.strip():
+                try:
+                    entries.append(decode_entry(split_line(raw.rstrip(b"\n"))[0]))
+                except LineFormatError as exc:
+                    raise LogError(f"{path}, the line at byte {end}: {exc}") from None
+            end += len(raw)
+            last_line = raw
+        return LogChunk(entries, LogPosition(identity, end, last_line), from_start=start == 0)

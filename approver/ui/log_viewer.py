@@ -1,7 +1,9 @@
 """The audit log viewer: the signed decision log as a filterable table, one entry's details, and verification.
 
-Reading and verifying the log run on a worker thread (a long log takes a while to hash, and verification asks the
-keyring for the trusted key), so the window, the dialogs and the service keep going meanwhile.
+It shows the log as it is: read when the window is shown, then followed while it is open (a file watcher says
+the log grew, and only the appended lines are read; a log replaced or truncated is read again). Reading and
+verifying the log run on a worker thread (a long log takes a while to hash, and verification asks the keyring for
+the trusted key), so the window, the dialogs and the service keep going meanwhile.
 """
 
 from __future__ import annotations
@@ -11,13 +13,14 @@ from typing import Any
 
 from PySide6.QtCore import (
     QAbstractTableModel,
+    QFileSystemWatcher,
     QItemSelection,
     QModelIndex,
     QPersistentModelIndex,
     QSortFilterProxyModel,
     Qt,
 )
-from PySide6.QtGui import QKeySequence, QShortcut, QShowEvent
+from PySide6.QtGui import QHideEvent, QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -35,9 +38,9 @@ from PySide6.QtWidgets import (
 
 from approver.platform.aio import TaskSet
 from approver.platform.paths import Home
-from approver.service.decision_log import LogError, read_entries
+from approver.service.decision_log import LogError
 from approver.service.log_tools import Verification, verify_log
-from approver.ui.log_rows import ANY, LogRow, matches, to_rows
+from approver.ui.log_rows import ANY, LogPosition, LogRow, matches, read_log_from, to_rows
 from approver.ui.presentation import visible_json
 
 WINDOW_TITLE = "MCP Approver — Audit log"
@@ -58,6 +61,11 @@ class LogTableModel(QAbstractTableModel):
         self.beginResetModel()
         self.rows = rows
         self.endResetModel()
+
+    def append_rows(self, rows: list[LogRow]) -> None:
+        self.beginInsertRows(QModelIndex(), len(self.rows), len(self.rows) + len(rows) - 1)
+        self.rows.extend(rows)
+        self.endInsertRows()
 
     def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008  (Qt's own signature)
         return 0 if parent.isValid() else len(self.rows)
@@ -111,16 +119,16 @@ def describe(verification: Verification) -> str:
     return "\n".join([text, *(f"⚠ {warning}" for warning in verification.warnings)])
 
 
-def _read_all(home: Home) -> list[dict[str, Any]]:
-    return list(read_entries(home.log_file))
-
-
 class LogViewer(QWidget):
     def __init__(self, home: Home, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.home = home
         self.setWindowTitle(WINDOW_TITLE)
         self._tasks = TaskSet()
+        self._position: LogPosition | None = None  # how far the rows shown go
+        self._reading = asyncio.Lock()  # one read at a time, so rows are never added twice or out of order
+        self._catch_up_queued = False
+        self._watcher = QFileSystemWatcher(self)
         self.model = LogTableModel()
         self.filter = LogFilter(self.model)
         self._make_filters()
@@ -201,6 +209,8 @@ class LogViewer(QWidget):
         layout.addWidget(self.verify_result)
 
     def _connect(self) -> None:
+        self._watcher.fileChanged.connect(self._log_changed)
+        self._watcher.directoryChanged.connect(self._log_changed)
         self.search.textChanged.connect(self.apply_filter)
         self.outcome.currentIndexChanged.connect(self.apply_filter)
         self.actor.currentIndexChanged.connect(self.apply_filter)
@@ -213,24 +223,83 @@ class LogViewer(QWidget):
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
-        self._tasks.spawn(self.reload(), name="log-reload")
+        self._watch()
+        self._log_changed()  # what was appended while the window was closed
+
+    def hideEvent(self, event: QHideEvent) -> None:
+        super().hideEvent(event)
+        watched = self._watcher.files() + self._watcher.directories()
+        if watched:
+            self._watcher.removePaths(watched)
+
+    def _watch(self) -> None:
+        """The log, for appends; and its directory, for a log created, replaced or removed (a watch on a file
+        ends when the file is replaced)."""
+        log = self.home.log_file
+        wanted = [str(path) for path in (log.parent, log) if path.exists()]
+        new = [path for path in wanted if path not in self._watcher.files() + self._watcher.directories()]
+        if new:
+            self._watcher.addPaths(new)
+
+    def _log_changed(self, _path: str = "") -> None:
+        self._watch()
+        if not self._catch_up_queued:  # a burst of appends needs one read, not one per line
+            self._catch_up_queued = True
+            self._tasks.spawn(self.catch_up(), name="log-catch-up")
 
     def apply_filter(self) -> None:
         self.filter.set_filter(self.search.text(), str(self.outcome.currentData()), str(self.actor.currentData()))
-        self.status.setText(f"{self.filter.rowCount()} of {self.model.rowCount()} entries shown — {self.home.log_file}")
+        self._show_count()
+
+    def _show_count(self) -> None:
+        total = self.model.rowCount()
+        self.status.setText(f"{self.filter.rowCount()} of {total} entries shown — {self.home.log_file}")
+        self.setWindowTitle(f"{WINDOW_TITLE} — {total} {'entry' if total == 1 else 'entries'}")
 
     async def reload(self) -> None:
-        self.status.setText("Reading the log…")
+        """Read the whole log again."""
+        async with self._reading:
+            self._position = None
+            await self._read()
+
+    async def catch_up(self) -> None:
+        """Add what was appended since the last read (all of it, the first time)."""
+        async with self._reading:
+            self._catch_up_queued = False  # changes from here on need another read
+            await self._read()
+
+    async def _read(self) -> None:
+        if self._position is None:
+            self.status.setText("Reading the log…")
         try:
-            entries = await asyncio.to_thread(_read_all, self.home)
+            chunk = await asyncio.to_thread(read_log_from, self.home.log_file, self._position)
         except (LogError, OSError) as exc:
             self.status.setText(f"⚠ The log cannot be read: {exc}")
             return
-        self.model.set_rows(to_rows(entries))
-        self.table.resizeColumnsToContents()
-        self.apply_filter()
-        if self.filter.rowCount():
-            self.table.scrollToBottom()  # the newest entries are what one usually comes for
+        self._position = chunk.position
+        rows = to_rows(chunk.entries)
+        if chunk.from_start:
+            self.model.set_rows(rows)
+            self.table.resizeColumnsToContents()
+            self.apply_filter()
+            if self.filter.rowCount():
+                self.table.scrollToBottom()  # the newest entries are what one usually comes for
+        elif rows:
+            scroll = self.table.verticalScrollBar()
+            following = scroll.value() == scroll.maximum()  # not when the person scrolled up to read
+            self.model.append_rows(rows)
+            self._show_count()
+            if following:
+                self.table.scrollToBottom()
+            self._widen_columns()
+
+    def _widen_columns(self) -> None:
+        """Make room for new entries' text, never narrowing a column the person sized."""
+        header = self.table.horizontalHeader()
+        for column in range(len(COLUMNS) - 1):  # the last one stretches
+            wanted = self.table.sizeHintForColumn(column)
+            if wanted > header.sectionSize(column):
+                header.resizeSection(column, wanted)
 
     async def verify(self) -> None:
         self.verify_button.setEnabled(False)

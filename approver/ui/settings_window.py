@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtCore import QFileSystemWatcher, Signal
+from PySide6.QtGui import QHideEvent, QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 
 from approver.core.models import Decision
 from approver.service.policy_store import PolicyStore
-from approver.service.tools_seen import ToolsSeen
+from approver.service.tools_seen import SeenTool, ToolsSeen
 from approver.ui import autostart
 from approver.ui.labels import plain_label
 from approver.ui.presentation import make_visible
@@ -46,7 +46,7 @@ class GeneralPage(QWidget):
         self.deadline_action.addItem("Deny the call", Decision.DENY.value)
         self.deadline_action.addItem("Allow the call", Decision.ALLOW.value)
         self.deadline_action.setAccessibleName("What happens when nobody answers in time")
-        self.notifications = QCheckBox("Notify me when a call waits behind an open dialog")
+        self.notifications = QCheckBox("Notify me when a call arrives while the open question is minimised")
         self.notifications.setAccessibleName("Notifications")
         self.start_at_login = QCheckBox("Start MCP Approver when I log in")
         self.start_at_login.setAccessibleName("Start at login")
@@ -114,6 +114,9 @@ class GeneralPage(QWidget):
 
 
 class ToolsSeenPage(QWidget):
+    """What the service has seen, as it is now: read when the page comes on screen, and followed while it is
+    there (the service saves the tools it sees by replacing a file, so that file's directory changes each time)."""
+
     def __init__(self, tools_seen: ToolsSeen | None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.tools_seen = tools_seen
@@ -128,11 +131,34 @@ class ToolsSeenPage(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(intro)
         layout.addWidget(self.tree, 1)
+        self._shown: dict[str, dict[str, SeenTool]] | None = None
+        self._watcher = QFileSystemWatcher(self)
+        self._watcher.directoryChanged.connect(self._seen_changed)
+
+    def showEvent(self, event: QShowEvent) -> None:  # the window opened on this page, or the tab was chosen
+        super().showEvent(event)
+        if self.tools_seen is not None and self.tools_seen.path.parent.is_dir():
+            self._watcher.addPath(str(self.tools_seen.path.parent))
+        self.refresh()
+
+    def hideEvent(self, event: QHideEvent) -> None:
+        super().hideEvent(event)
+        watched = self._watcher.directories()
+        if watched:
+            self._watcher.removePaths(watched)
+
+    def _seen_changed(self, _directory: str) -> None:
+        if self.isVisible():
+            self.refresh()
 
     def refresh(self) -> None:
-        self.tree.clear()
         tools = self.tools_seen.tools if self.tools_seen is not None else {}
-        for server, seen in sorted(tools.items()):
+        now = {server: dict(seen) for server, seen in tools.items()}
+        if now == self._shown:
+            return  # the directory changed for another file: keep the tree as the person left it
+        self._shown = now
+        self.tree.clear()
+        for server, seen in sorted(now.items()):
             server_item = QTreeWidgetItem([make_visible(server).text, f"{len(seen)} tools", "", "", ""])
             for name, tool in sorted(seen.items()):
                 QTreeWidgetItem(
@@ -169,7 +195,6 @@ class SettingsWindow(QWidget):
         self.tabs.addTab(self.rules, "Rules")
         self.tabs.addTab(self.general, "General")
         self.tabs.addTab(self.tools, "Servers and tools")
-        self.tabs.currentChanged.connect(self._page_shown)
         self.close_button = QPushButton("Close")
         self.close_button.setAccessibleName("Close settings")
         self.close_button.clicked.connect(self.close)
@@ -181,7 +206,3 @@ class SettingsWindow(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(self.tabs, 1)
         layout.addLayout(buttons)
-
-    def _page_shown(self, index: int) -> None:
-        if self.tabs.widget(index) is self.tools:
-            self.tools.refresh()

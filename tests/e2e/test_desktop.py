@@ -143,8 +143,14 @@ class App:
 
 
 @contextlib.contextmanager
-def running_app(x_session: XSession, home: ApproverHome, tmp_path: Path, *args: str) -> Iterator[App]:
-    """`python -m approver [ARGS]` on the X session, until it has stopped again (by SIGTERM, exiting 0)."""
+def running_app(
+    x_session: XSession, home: ApproverHome, tmp_path: Path, *args: str, first_run: bool = False
+) -> Iterator[App]:
+    """`python -m approver [ARGS]` on the X session, until it has stopped again (by SIGTERM, exiting 0). Unless
+    `first_run`, as a launch after the first: settings saved (start at login off), so no first-run window."""
+    if not first_run:
+        (home.root / "config").mkdir(exist_ok=True)
+        (home.root / "config" / "app-settings.json").write_text('{"start_at_login": false}')
     config = tmp_path / "xdg-config"
     env = x_session.env({**home.env, "XDG_CONFIG_HOME": str(config)})
     stderr_path = tmp_path / "app.err"
@@ -281,11 +287,9 @@ async def toggle_lockdown_from_the_tray(app: App, expected: str) -> None:
 # -- the tests ----------------------------------------------------------------------------------------------------
 
 
-def test_the_app_hosts_the_service_with_a_real_tray_and_starts_at_login(app: App) -> None:
+def test_the_app_hosts_the_service_with_a_real_tray(app: App) -> None:
     assert "system tray available: True" in app.stderr
     assert f"pid {app.process.pid}, desktop" in app.status()
-    entry = (app.autostart_dir / "mcp-approver.desktop").read_text()
-    assert "-m approver" in entry and f"APPROVER_HOME={app.home.root}" in entry
 
 
 async def test_ctrl_return_allows_an_ordinary_call(app: App) -> None:
@@ -398,3 +402,69 @@ def test_without_a_display_the_app_says_so_in_one_line(home: ApproverHome) -> No
     assert result.returncode == 2
     assert "there is no graphical display for the desktop app" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+# -- first run, the queue's count, the audit log following ------------------------------------------------------
+
+
+async def window_name(env: dict[str, str], window: str) -> str:
+    return await _command(env, "xdotool", "getwindowname", window)
+
+
+async def open_from_the_tray(app: App, entries_down: int) -> None:
+    """Right-click the tray icon and choose the menu entry that many enabled entries down."""
+    x, y = tray_icon_centre(app.env)
+    await _command(app.env, "xdotool", "mousemove", str(x), str(y), "click", "3")
+    await asyncio.sleep(0.5)  # the menu opens
+    await _command(app.env, "xdotool", "key", *["Down"] * entries_down, "Return")
+
+
+async def test_the_first_launch_asks_about_start_at_login_and_writes_the_entry_after_ok(
+    x_session: XSession, home: ApproverHome, tmp_path: Path
+) -> None:
+    with running_app(x_session, home, tmp_path, first_run=True) as app:
+        entry = app.autostart_dir / "mcp-approver.desktop"
+        window = await wait_for_window(app.env, "^MCP Approver — Welcome$")
+        await asyncio.sleep(1)  # painted
+        await screenshot(app.env, "first-run.png")
+        assert not entry.exists()  # nothing written before the person answers
+        await press(app.env, window, "Return")  # OK, with "Start MCP Approver when I log in" as it came: on
+        _wait(lambda: f"start at login: wrote {entry}" in app.stderr, "the entry to be written")
+        text = entry.read_text()
+        assert "-m approver" in text and f"APPROVER_HOME={home.root}" in text
+    with running_app(x_session, home, tmp_path, first_run=True) as app:  # the settings were saved: not asked again
+        # A second launch brings the first-run window forward while it is open, else the settings.
+        await _command(app.env, *APPROVER)
+        await wait_for_window(app.env, "^MCP Approver — Settings$")
+        assert await _command(app.env, "xdotool", "search", "--onlyvisible", "--name", "^MCP Approver — Welcome$") == ""
+
+
+async def test_the_open_dialog_counts_the_calls_waiting_behind_it(app: App) -> None:
+    async with sdk_client(app) as first, sdk_client(app) as second:
+        first_call = asyncio.ensure_future(first.call_tool("add", {"a": 1, "b": 2}))
+        window = await wait_for_window(app.env)
+        assert "more waiting" not in await window_name(app.env, window)
+        second_call = asyncio.ensure_future(second.call_tool("add", {"a": 3, "b": 4}))
+        assert await wait_for_window(app.env, APPROVAL_TITLE + ".* — 1 more waiting$") == window
+        await asyncio.sleep(ARMED_AFTER)  # painted
+        await screenshot(app.env, "one-more-waiting.png")
+        await press(app.env, window, "Escape")
+        assert "the user denied this call" in text_of(await first_call)
+        next_window = await wait_for_window(app.env)
+        while next_window == window:  # the answered dialog is still being taken down
+            await asyncio.sleep(0.05)
+            next_window = await wait_for_window(app.env)
+        assert "more waiting" not in await window_name(app.env, next_window)
+        await asyncio.sleep(ARMED_AFTER)
+        await press(app.env, next_window, "ctrl+Return")
+        assert text_of(await second_call) == "7"
+
+
+async def test_the_audit_log_window_follows_new_decisions(app: App) -> None:
+    await open_from_the_tray(app, 3)  # Lockdown, Settings…, Audit log…
+    window = await wait_for_window(app.env, "^MCP Approver — Audit log — [0-9]+ entr")
+    before = int((await window_name(app.env, window)).rsplit(" — ", 1)[1].split()[0])
+    await call_and_answer(app, "add", {"a": 2, "b": 2}, "Escape")
+    await wait_for_window(app.env, f"^MCP Approver — Audit log — {before + 1} entries$")
+    await asyncio.sleep(0.5)  # painted
+    await screenshot(app.env, "audit-log-following.png")

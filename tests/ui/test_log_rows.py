@@ -1,8 +1,13 @@
-"""Log entries as the viewer's rows, and its filter."""
+"""Log entries as the viewer's rows, its filter, and reading the log as it grows."""
 
 from __future__ import annotations
 
-from approver.ui.log_rows import matches, to_row, to_rows
+from pathlib import Path
+
+import pytest
+
+from approver.service.decision_log import LogError
+from approver.ui.log_rows import matches, read_log_from, to_row, to_rows
 
 DECISION = {
     "seq": 4,
@@ -52,3 +57,50 @@ def test_the_filter_matches_text_outcome_and_actor() -> None:
     assert not matches(row, outcome="other")
     assert matches(to_row({"seq": 0, "kind": "genesis"}), outcome="other")
     assert matches(row, actor="human") and not matches(row, actor="rule")
+
+
+def line(seq: int, tool: str = "t") -> bytes:
+    """A line of the log's shape (the reader shows entries; checking signatures is `approver log verify`'s job)."""
+    return b'{"e":{"kind":"decision","seq":%d,"tool":"%s"},"s":"c2lnbmF0dXJl"}\n' % (seq, tool.encode())
+
+
+def seqs(entries: list[dict[str, object]]) -> list[object]:
+    return [entry["seq"] for entry in entries]
+
+
+def test_only_the_appended_tail_is_read(tmp_path: Path) -> None:
+    log = tmp_path / "decisions.jsonl"
+    assert read_log_from(log, None).position is None  # no log yet
+    log.write_bytes(line(0) + line(1))
+    first = read_log_from(log, None)
+    assert first.from_start and seqs(first.entries) == [0, 1]
+    assert read_log_from(log, first.position).entries == []
+    with log.open("r+b") as handle:  # spoil the first line in place: a reader going back to it would fail
+        handle.write(b"X" * len(line(0)))
+    with log.open("ab") as handle:
+        handle.write(line(2) + line(3)[:20])  # the service is half-way through writing entry 3
+    second = read_log_from(log, first.position)
+    assert not second.from_start and seqs(second.entries) == [2]
+    with log.open("ab") as handle:
+        handle.write(line(3)[20:])
+    third = read_log_from(log, second.position)
+    assert not third.from_start and seqs(third.entries) == [3]
+    with pytest.raises(LogError, match="the line at byte 0"):
+        read_log_from(log, None)  # reading it all again meets the spoilt line
+
+
+def test_a_replaced_truncated_or_rewritten_log_is_read_from_the_start(tmp_path: Path) -> None:
+    log = tmp_path / "decisions.jsonl"
+    log.write_bytes(line(0) + line(1) + line(2))
+    position = read_log_from(log, None).position
+    replacement = tmp_path / "new.jsonl"
+    replacement.write_bytes(line(0, "new") + line(1, "new") + line(2, "new") + line(3, "new"))
+    replacement.replace(log)  # rotated: another file under the same name, longer than the first
+    replaced = read_log_from(log, position)
+    assert replaced.from_start and seqs(replaced.entries) == [0, 1, 2, 3]
+    log.write_bytes(line(0))  # truncated in place
+    truncated = read_log_from(log, replaced.position)
+    assert truncated.from_start and seqs(truncated.entries) == [0]
+    log.write_bytes(line(0, "other") + line(1))  # rewritten in place, longer: the line read last is not there
+    rewritten = read_log_from(log, truncated.position)
+    assert rewritten.from_start and [entry["tool"] for entry in rewritten.entries] == ["other", "t"]

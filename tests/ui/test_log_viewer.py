@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QItemSelectionModel
+from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from approver.core.log_format import DecisionFacts
@@ -19,9 +23,20 @@ from tests.ui.test_approval_dialog import unnamed_controls
 pytestmark = pytest.mark.gui
 
 
-def write_log(home: Home) -> None:
+def open_log(home: Home) -> DecisionLogWriter:
     store, status = open_secret_store(home.key_file)
-    writer = DecisionLogWriter(home.log_file, store, status)
+    return DecisionLogWriter(home.log_file, store, status)
+
+
+def append_decision(writer: DecisionLogWriter, tool: str) -> None:
+    call = ToolCall(server="fs", tool=tool, arguments={}, request_id=1, digest="sha256:n")
+    writer.append(
+        DecisionFacts.of(call, Verdict(decision=Decision.ALLOW, actor=Actor.RULE, reason="r", digest="sha256:n"))
+    )
+
+
+def write_log(home: Home) -> None:
+    writer = open_log(home)
     for number, (tool, decision, actor) in enumerate(
         [
             ("read_file", Decision.ALLOW, Actor.RULE),
@@ -90,3 +105,52 @@ async def test_a_missing_log_is_said_plainly(qtbot: QtBot, tmp_path: Path) -> No
     assert widget.model.rowCount() == 0
     await widget.verify()
     assert widget.verify_result.text() == f"✗ Could not verify: {home.log_file}: there is no decision log yet"
+
+
+async def until(condition: Callable[[], bool], timeout: float = 10) -> None:
+    """Wait for the condition, running both Qt's events (the file watcher) and asyncio's (the viewer's reads):
+    in these tests they are two loops, where the app runs asyncio on Qt's."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the viewer did not get there in {timeout} s")
+        QApplication.processEvents()
+        await asyncio.sleep(0.01)
+
+
+def tools_shown(viewer: LogViewer) -> list[str]:
+    return [row.tool for row in viewer.model.rows]
+
+
+async def test_the_window_follows_the_log_while_open_and_catches_up_when_shown(qtbot: QtBot, viewer: LogViewer) -> None:
+    viewer.show()
+    await until(lambda: viewer.model.rowCount() == 4)
+    writer = open_log(viewer.home)  # the service, appending decisions as calls come
+    try:
+        append_decision(writer, "list_directory")
+        await until(lambda: tools_shown(viewer)[-1:] == ["list_directory"])
+        assert viewer.status.text().startswith("5 of 5 entries shown")
+        assert viewer.windowTitle() == "MCP Approver — Audit log — 5 entries"
+        viewer.outcome.setCurrentIndex(viewer.outcome.findData("deny"))
+        append_decision(writer, "move_file")  # allowed: counted, not shown under the "Denied" filter
+        await until(lambda: viewer.model.rowCount() == 6)
+        assert viewer.filter.rowCount() == 2 and viewer.status.text().startswith("2 of 6 entries shown")
+        viewer.outcome.setCurrentIndex(0)
+        viewer.close()
+        append_decision(writer, "search_files")  # while the window is closed
+        viewer.show()
+        await until(lambda: tools_shown(viewer)[-1:] == ["search_files"])
+        assert tools_shown(viewer).count("search_files") == 1
+    finally:
+        writer.close()
+
+
+async def test_a_log_replaced_under_the_window_is_read_again(qtbot: QtBot, viewer: LogViewer, tmp_path: Path) -> None:
+    viewer.show()
+    await until(lambda: viewer.model.rowCount() == 4)
+    other = Home(tmp_path / "other-config", tmp_path / "other-data", tmp_path / "other-run", explicit=True)
+    writer = open_log(other)
+    append_decision(writer, "only_this")
+    writer.close()
+    other.log_file.replace(viewer.home.log_file)  # as a rotation would
+    await until(lambda: tools_shown(viewer) == ["", "only_this"])  # its genesis entry, then the decision

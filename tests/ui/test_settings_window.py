@@ -75,3 +75,48 @@ def test_the_window_shows_rules_settings_and_tools_seen(qtbot: QtBot, tmp_path: 
     for page in (window.rules, window.general, window.tools):
         window.tabs.setCurrentWidget(page)
         assert unnamed_controls(window) == []
+
+
+def _call(server: str, tool: str, request_id: int) -> ToolCall:
+    return ToolCall(
+        server=server,
+        tool=tool,
+        request_id=request_id,
+        digest=f"sha256:{request_id}",
+        tool_info=ToolInfo(description=f"{tool} on {server}", digest=f"sha256:d{request_id}"),
+    )
+
+
+def _shown_tools(window: SettingsWindow) -> list[tuple[str, list[str]]]:
+    tree = window.tools.tree
+    shown = []
+    for index in range(tree.topLevelItemCount()):
+        server = tree.topLevelItem(index)
+        assert server is not None
+        tools = [server.child(n) for n in range(server.childCount())]
+        shown.append((server.text(0), [tool.text(0) for tool in tools if tool is not None]))
+    return shown
+
+
+def test_servers_and_tools_show_the_present_when_shown_and_follow_new_ones(qtbot: QtBot, tmp_path: Path) -> None:
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps({"rules": []}))
+    seen = ToolsSeen(tmp_path / "data" / "tools-seen.json")
+    (tmp_path / "data").mkdir()
+    window = SettingsWindow(PolicyStore(policy, explicit=True), seen, AppSettings())
+    qtbot.addWidget(window)
+    window.tabs.setCurrentWidget(window.tools)
+    window.show()
+    assert _shown_tools(window) == []
+    window.close()  # closed on this page; calls come in meanwhile
+    seen.observe(_call("fs", "write_file", 1))
+    window.show()  # opened again (from the tray): the page is current, so it shows what is there now
+    assert _shown_tools(window) == [("fs", ["write_file"])]
+    seen.observe(_call("fs", "read_file", 2))  # while it is open, as the service sees new tools
+    qtbot.waitUntil(lambda: _shown_tools(window) == [("fs", ["read_file", "write_file"])])
+    seen.observe(_call("github", "create_issue", 3))
+    qtbot.waitUntil(lambda: [server for server, _ in _shown_tools(window)] == ["fs", "github"])
+    window.tabs.setCurrentWidget(window.general)
+    seen.observe(_call("web", "fetch", 4))
+    window.tabs.setCurrentWidget(window.tools)  # coming back to the tab shows it too
+    assert [server for server, _ in _shown_tools(window)] == ["fs", "github", "web"]
