@@ -51,7 +51,7 @@ from approver.platform.durable import fsync_fully
 from approver.platform.keystore import KeyStoreError, KeyStoreStatus, SecretStore
 
 ANCHOR_INTERVAL = 1.0  # seconds between copies of the newest checkpoint into the keyring
-_USER_RULE_CHANGE = b'"layer":"user"'
+_RULES_SEAL = b'"seal":{'
 
 
 class LogError(RuntimeError):
@@ -130,9 +130,9 @@ class DecisionLogWriter:
         self.store = store
         self.store_status = store_status
         self.torn_tail: Path | None = None
-        # The newest `rule-change` entry about the user's rules, as verified when the log was opened: it names the
-        # newest rules seal the service trusted, so that an older seal restored behind its back is refused.
-        self.last_user_rule_change: dict[str, Any] | None = None
+        # The newest `rule-change` entry naming the user's rules seal, as verified when the log was opened: the
+        # newest seal the service trusted, so that an older seal restored behind its back is refused.
+        self.last_rules_seal_entry: dict[str, Any] | None = None
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         if not path.exists() or path.stat().st_size == 0:
             self._create()
@@ -188,15 +188,15 @@ class DecisionLogWriter:
         self._use_key(bytes.fromhex(seed_hex))
         notes = [] if anchor_note is None else [(f"the checkpoint kept in {self.store.label}", anchor_note)]
 
-        def keep_user_rule_change(raw: bytes) -> None:
-            if _USER_RULE_CHANGE in raw:  # canonical JSON: a cheap test before decoding
+        def keep_rules_seal(raw: bytes) -> None:
+            if _RULES_SEAL in raw:  # canonical JSON: a cheap test before decoding
                 entry = decode_entry(split_line(raw.rstrip(b"\n"))[0])
-                if entry.get("kind") == "rule-change" and entry.get("layer") == "user":
-                    self.last_user_rule_change = entry
+                if entry.get("kind") == "rule-change" and entry.get("layer") == "user" and "seal" in entry:
+                    self.last_rules_seal_entry = entry
 
         try:
             anchors = [unverified_anchor(source, note) for source, note in notes]
-            audit, chain = audit_file(self.path, anchors, [self.signer.verifier()], on_line=keep_user_rule_change)
+            audit, chain = audit_file(self.path, anchors, [self.signer.verifier()], on_line=keep_rules_seal)
             if audit.intact:
                 check_anchor_signatures(audit, notes)
         except AnchorError as exc:

@@ -215,16 +215,17 @@ class Integrity:
     def remembered(self, path: Path) -> Seal | None:
         """The newest seal trusted for this file, as kept in the keyring."""
         try:
-            return Seal.from_record(json.loads(self._store.get(_memory_name(path)) or "null"))
+            return Seal.from_record(json.loads(self._store.get(seal_memory_name(path)) or "null"))
         except ValueError:
             return None
 
     def remember(self, path: Path, seal: Seal) -> None:
         record = {**seal.summary(), "text": seal.text.decode("utf-8") if seal.text is not None else None}
-        self._store.set(_memory_name(path), json.dumps(record))
+        self._store.set(seal_memory_name(path), json.dumps(record))
 
 
-def _memory_name(path: Path) -> str:
+def seal_memory_name(path: Path) -> str:
+    """The keyring entry that remembers the newest trusted seal of this rules file."""
     return f"policy-seal {_file_name(path)}"
 
 

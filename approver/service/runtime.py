@@ -50,7 +50,7 @@ async def running_service(
                 managed_path=managed_policy_path(),
                 integrity=Integrity(store),
                 on_change=lambda change: log.append_event("rule-change", change),
-                log_seal=seal_in_log(log.last_user_rule_change),
+                log_seal=seal_in_log(log.last_rules_seal_entry),
             )
             taken = take_spool(home.spool_file, log)
             if taken:

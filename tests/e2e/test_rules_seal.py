@@ -13,7 +13,9 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.types import CallToolResult
 
+from approver.platform.keystore import open_secret_store
 from approver.platform.paths import Home
+from approver.service.policy_store import seal_memory_name
 from approver.service.rules_tools import open_rules
 from tests.conftest import NODE, SERVER_EVERYTHING, ApproverHome, Service, require_npm_tools
 
@@ -74,8 +76,17 @@ async def test_an_older_sealed_pair_restored_by_an_agent_does_not_bring_an_allow
         assert (await echo(home, "four")).is_error
     finally:
         service.stop()
+    # Even with the keyring's memory of the newest seal gone, the signed log still names it.
+    keyring, _status = open_secret_store(rules_home.key_file)
+    keyring.delete(seal_memory_name(policy))
+    service = Service(home)
+    try:
+        assert (await echo(home, "five")).is_error
+        assert "rolled back to an older seal (version 1 < 2)" in home.approver("status").stdout
+    finally:
+        service.stop()
     decisions = [(entry["decision"], entry.get("rule")) for entry in home.log()]
-    assert decisions == [("allow", "echo-ok"), ("deny", None), ("deny", None), ("deny", None)]
+    assert decisions == [("allow", "echo-ok"), *[("deny", None)] * 4]
     reasons = [entry.get("reason", "") for entry in rule_changes(home)]
     assert any("rolled back to an older seal (version 1 < 2)" in reason for reason in reasons), reasons
     assert any("resealed by command-line narrowing" in reason for reason in reasons), reasons
