@@ -236,6 +236,7 @@ class Effective:
     layers: list[CompiledPolicy]
     problems: list[str] = field(default_factory=list)
     user_trusted: bool = True
+    reseal: bool = False  # the file is its trusted version but its seal file is gone or wrong: a Save seals it again
 
 
 class PolicyStore:
@@ -322,7 +323,7 @@ class PolicyStore:
             problems.append("no allow rule is in force until the managed policy is fixed")
         self._report_changes(managed, user, user_trusted, trusted or Policy(), note)
         self._trusted_policy = trusted or Policy()
-        self._effective = Effective(layers, problems, user_trusted)
+        self._effective = Effective(layers, problems, user_trusted, reseal=user_trusted and note is not None)
 
     # -- the seal ---------------------------------------------------------------------------------------------------
 

@@ -296,3 +296,15 @@ def test_a_seal_made_outside_the_app_that_enables_an_allow_says_so(
     assert changes[-1]["reason"] == (
         "sealed outside the app (command line) with allow rules no person confirmed in it: w (seal version 2)"
     )
+
+
+def test_a_person_renews_a_missing_seal_with_the_next_version(tmp_path: Path, changes: list[dict[str, Any]]) -> None:
+    store = user_store(tmp_path, changes)
+    store.replace_user_rules([DENY_RM])
+    assert not store.current().reseal
+    store.trust_file.unlink()
+    assert store.current().reseal and store.current().user_trusted
+    store.trust_current_file()
+    assert not store.current().reseal
+    assert changes[-1]["seal"]["version"] == 2
+    assert changes[-1]["reason"] == "confirmed by a person in the app (seal version 2)"
