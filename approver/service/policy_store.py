@@ -97,6 +97,13 @@ def _narrowing(*policies: Policy | None) -> Policy:
     return Policy(rules=tuple(rules))
 
 
+def _policy_or_nothing(text: bytes) -> Policy:
+    try:
+        return parse_policy_document(text, "a remembered version")
+    except PolicyError:
+        return Policy()
+
+
 def _allows_added(before: Policy, after: Policy) -> list[str]:
     """The allow rules `after` has that `before` had not: what a newly trusted version makes effective."""
     allows = {_key(rule) for rule in after.rules if rule.effect is Effect.ALLOW}
@@ -273,6 +280,10 @@ class PolicyStore:
         self._seal_note: str | None = None  # what is wrong with the seal file, as last reported
         if not explicit and integrity is not None:
             self._seal = self._recall(log_seal)
+            if self._seal is not None and (log_seal is None or self._seal.version > log_seal.version):
+                self._new_seal = self._seal  # sealed while no service logged it: reported as a new seal
+            if log_seal is not None and log_seal.text is not None:
+                self._trusted_policy = _policy_or_nothing(log_seal.text)  # what the log last knew to be trusted
         if explicit:
             data = _read(path)
             parse_policy_document(data, str(path))  # raises: the service must not start half-configured

@@ -308,3 +308,20 @@ def test_a_person_renews_a_missing_seal_with_the_next_version(tmp_path: Path, ch
     assert not store.current().reseal
     assert changes[-1]["seal"]["version"] == 2
     assert changes[-1]["reason"] == "confirmed by a person in the app (seal version 2)"
+
+
+def test_a_seal_made_while_no_service_watched_is_reported_at_start(
+    tmp_path: Path, changes: list[dict[str, Any]]
+) -> None:
+    user_store(tmp_path, changes).replace_user_rules([DENY_RM])
+    logged = seal_in_log(changes[-1])
+    # with the service stopped, something that holds the key seals an allow
+    offline = user_store(tmp_path, [])
+    offline.replace_user_rules([DENY_RM, ALLOW_WRITE])
+    at_start: list[dict[str, Any]] = []
+    store = user_store(tmp_path, at_start, log_seal=logged)
+    assert effect(store, "write") is Effect.ALLOW
+    [event] = at_start
+    assert event["change"] == "in force at start"
+    assert event["reason"] == "confirmed by a person in the app (seal version 2)"
+    assert event["allows_made_effective"] == ["w"]
