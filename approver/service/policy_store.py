@@ -97,7 +97,9 @@ def _narrowing(*policies: Policy | None) -> Policy:
     return Policy(rules=tuple(rules))
 
 
-def _policy_or_nothing(text: bytes) -> Policy:
+def _policy_or_nothing(text: bytes | None) -> Policy:
+    if text is None:
+        return Policy()
     try:
         return parse_policy_document(text, "a remembered version")
     except PolicyError:
@@ -276,14 +278,15 @@ class PolicyStore:
         self._loaded = False
         self._user_trusted = True
         self._seal: Seal | None = None  # the newest trusted seal of the user's file (not for an explicit file)
-        self._new_seal: Seal | None = None  # accepted since the last report
         self._seal_note: str | None = None  # what is wrong with the seal file, as last reported
+        # The seal under which the user's rules were last reported in force, and its rules: a newer one that comes
+        # into force is reported with the allow rules it makes effective. At start, what the signed log last named
+        # (so a seal made while no service watched is reported too).
+        self._vouched: Seal | None = log_seal
+        self._vouched_policy = _policy_or_nothing(log_seal.text if log_seal else None)
+        self._reported_seal: dict[str, Any] | None = None
         if not explicit and integrity is not None:
             self._seal = self._recall(log_seal)
-            if self._seal is not None and (log_seal is None or self._seal.version > log_seal.version):
-                self._new_seal = self._seal  # sealed while no service logged it: reported as a new seal
-            if log_seal is not None and log_seal.text is not None:
-                self._trusted_policy = _policy_or_nothing(log_seal.text)  # what the log last knew to be trusted
         if explicit:
             data = _read(path)
             parse_policy_document(data, str(path))  # raises: the service must not start half-configured
@@ -363,14 +366,14 @@ class PolicyStore:
         try:
             found = self.integrity.read_seal(self.trust_file, self.path)
         except KeyStoreError as exc:
-            return f"its seal cannot be checked: {exc}"
+            return f"{name} cannot be checked: {exc}"
         known = self._seal
         if found is None:
             if self.trust_file.exists():
                 return f"{name} does not verify"
             return f"{name} was removed" if known is not None else None
         if known is None or found.version > known.version:
-            self._seal = self._new_seal = found
+            self._seal = found
             return None
         if found.same_as(known):
             if known.text is None:
@@ -436,7 +439,15 @@ class PolicyStore:
         at start. Every report about the user's rules names the newest trusted seal, with its text, so the signed
         log remembers it."""
         change = "changed" if self._loaded else "in force at start"
-        new_seal, self._new_seal = self._new_seal, None
+        seal = self._seal.summary() if self._seal else None
+        # A seal newer than the one last vouched for comes into force once the file is its version.
+        new_seal = (
+            self._seal
+            if self._seal is not None
+            and user_trusted
+            and (self._vouched is None or self._seal.version > self._vouched.version)
+            else None
+        )
         events = []
         if managed != self._managed_policy:
             events.append(
@@ -452,6 +463,7 @@ class PolicyStore:
             or user != self._user_policy
             or user_trusted != self._user_trusted
             or note != self._seal_note
+            or seal != self._reported_seal
             or new_seal is not None
         ):
             event: dict[str, Any] = {
@@ -461,17 +473,18 @@ class PolicyStore:
                 **describe_change(self._user_policy, user),
             }
             made_effective: list[str] = []
-            if new_seal is not None and user_trusted:
-                made_effective = _allows_added(self._trusted_policy, trusted)
+            if new_seal is not None:
+                made_effective = _allows_added(self._vouched_policy, trusted)
                 event["allows_made_effective"] = made_effective
+                self._vouched, self._vouched_policy = new_seal, trusted
             event["reason"] = self._user_reason(user_trusted, note, new_seal, made_effective)
             if self._seal is not None:
-                event["seal"] = self._seal.summary()
+                event["seal"] = seal
                 if self._seal.text is not None:
                     event["trusted_text"] = self._seal.text.decode("utf-8")
             events.append(event)
         self._managed_policy, self._user_policy = managed, user
-        self._user_trusted, self._seal_note = user_trusted, note
+        self._user_trusted, self._seal_note, self._reported_seal = user_trusted, note, seal
         self._loaded = True
         if self.on_change is not None:
             for event in events:

@@ -325,3 +325,17 @@ def test_a_seal_made_while_no_service_watched_is_reported_at_start(
     assert event["change"] == "in force at start"
     assert event["reason"] == "confirmed by a person in the app (seal version 2)"
     assert event["allows_made_effective"] == ["w"]
+
+
+def test_a_new_seal_is_reported_when_its_file_comes_into_force(tmp_path: Path, changes: list[dict[str, Any]]) -> None:
+    store = user_store(tmp_path, changes)
+    store.replace_user_rules([DENY_RM])
+    data = json.dumps({"version": 1, "rules": [DENY_RM, ALLOW_WRITE]}).encode()
+    assert store.integrity is not None
+    store.integrity.seal(store.trust_file, store.path, data, 2, "app")  # the seal lands before the file
+    assert effect(store, "write") is Effect.ASK
+    assert changes[-1]["seal"]["version"] == 2 and changes[-1]["trusted"] is False
+    store.path.write_bytes(data)
+    assert effect(store, "write") is Effect.ALLOW
+    assert changes[-1]["reason"] == "confirmed by a person in the app (seal version 2)"
+    assert changes[-1]["allows_made_effective"] == ["w"]
