@@ -495,8 +495,11 @@ class PolicyStore:
         if not trusted:
             if self.explicit:
                 return "changed after the start, not trusted: its deny and ask rules apply, its allow rules wait"
-            because = note or "changed outside MCP Approver"
-            return f"{because}, not trusted: its deny and ask rules apply, its allow rules wait for a person in the app"
+            because = f" ({note})" if note else ""
+            return (
+                f"changed outside MCP Approver{because}, not trusted: its deny and ask rules apply, its allow rules "
+                "wait for a person in the app"
+            )
         if self.explicit:
             return "the file given with --policy, trusted as it was at start"
         if new_seal is not None:

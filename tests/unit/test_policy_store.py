@@ -212,7 +212,9 @@ def test_an_older_sealed_pair_put_back_is_a_rollback_not_a_confirmation(
     assert effect(store, "rm") is Effect.DENY
     assert "rolled back to an older seal (version 1 < 2)" in (store.problem or "")
     assert changes[-1]["trusted"] is False
-    assert changes[-1]["reason"].startswith("rolled back to an older seal (version 1 < 2), not trusted")
+    assert changes[-1]["reason"].startswith(
+        "changed outside MCP Approver (rolled back to an older seal (version 1 < 2)), not trusted"
+    )
     assert changes[-1]["seal"]["version"] == 2
     # A fresh reader (the command line, or the service after a restart) remembers version 2 through the keyring.
     assert effect(user_store(tmp_path, []), "write") is Effect.ASK
@@ -278,7 +280,7 @@ def test_a_seal_moved_next_to_another_file_does_not_verify(tmp_path: Path) -> No
     (second / "keys.json").write_bytes((first / "keys.json").read_bytes())  # even with the same key
     changes: list[dict[str, Any]] = []
     assert effect(user_store(second, changes), "write") is Effect.ASK
-    assert changes[-1]["reason"].startswith("policy.json.trust does not verify, not trusted")
+    assert changes[-1]["reason"].startswith("changed outside MCP Approver (policy.json.trust does not verify)")
 
 
 def test_a_seal_made_outside_the_app_that_enables_an_allow_says_so(
