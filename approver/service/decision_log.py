@@ -16,7 +16,7 @@ import contextlib
 import os
 import secrets
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,7 @@ from approver.platform.durable import fsync_fully
 from approver.platform.keystore import KeyStoreError, KeyStoreStatus, SecretStore
 
 ANCHOR_INTERVAL = 1.0  # seconds between copies of the newest checkpoint into the keyring
+_RULES_SEAL = b'"seal":{'
 
 
 class LogError(RuntimeError):
@@ -102,9 +103,15 @@ def recover_torn_tail(path: Path) -> Path | None:
 
 
 def audit_file(
-    path: Path, anchors: Sequence[Anchor] = (), trusted: Sequence[Verifier] = (), *, every_signature: bool = False
+    path: Path,
+    anchors: Sequence[Anchor] = (),
+    trusted: Sequence[Verifier] = (),
+    *,
+    every_signature: bool = False,
+    on_line: Callable[[bytes], None] | None = None,
 ) -> tuple[Audit, EntryChain | None]:
-    """Check a whole log; also returns the chain as read, from which a writer continues."""
+    """Check a whole log; also returns the chain as read, from which a writer continues. `on_line` sees each line
+    the auditor accepted, in the same pass (what it keeps is trustworthy only if the audit is intact)."""
     auditor = LogAuditor(anchors, trusted, every_signature=every_signature)
     lines = 0
     with path.open("rb") as handle:
@@ -112,6 +119,8 @@ def audit_file(
             lines += 1
             if not auditor.feed(lines, raw.rstrip(b"\n")):
                 break
+            if on_line is not None:
+                on_line(raw)
     return auditor.finish(lines), auditor.chain
 
 
@@ -121,6 +130,9 @@ class DecisionLogWriter:
         self.store = store
         self.store_status = store_status
         self.torn_tail: Path | None = None
+        # The newest `rule-change` entry naming the user's rules seal, as verified when the log was opened: the
+        # newest seal the service trusted, so that an older seal restored behind its back is refused.
+        self.last_rules_seal_entry: dict[str, Any] | None = None
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         if not path.exists() or path.stat().st_size == 0:
             self._create()
@@ -175,9 +187,16 @@ class DecisionLogWriter:
             )
         self._use_key(bytes.fromhex(seed_hex))
         notes = [] if anchor_note is None else [(f"the checkpoint kept in {self.store.label}", anchor_note)]
+
+        def keep_rules_seal(raw: bytes) -> None:
+            if _RULES_SEAL in raw:  # canonical JSON: a cheap test before decoding
+                entry = decode_entry(split_line(raw.rstrip(b"\n"))[0])
+                if entry.get("kind") == "rule-change" and entry.get("layer") == "user" and "seal" in entry:
+                    self.last_rules_seal_entry = entry
+
         try:
             anchors = [unverified_anchor(source, note) for source, note in notes]
-            audit, chain = audit_file(self.path, anchors, [self.signer.verifier()])
+            audit, chain = audit_file(self.path, anchors, [self.signer.verifier()], on_line=keep_rules_seal)
             if audit.intact:
                 check_anchor_signatures(audit, notes)
         except AnchorError as exc:

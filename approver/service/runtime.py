@@ -14,7 +14,7 @@ from approver.platform.keystore import open_secret_store
 from approver.platform.paths import Home, ensure_private_dir, managed_policy_path
 from approver.service.decision_log import DecisionLogWriter, take_spool
 from approver.service.decisions import Approver, DecisionService
-from approver.service.policy_store import Integrity, PolicyStore, load_policy_file
+from approver.service.policy_store import Integrity, PolicyStore, load_policy_file, seal_in_log
 from approver.service.server import DecisionServer, InstanceLock
 from approver.service.tools_seen import ToolsSeen
 
@@ -50,6 +50,7 @@ async def running_service(
                 managed_path=managed_policy_path(),
                 integrity=Integrity(store),
                 on_change=lambda change: log.append_event("rule-change", change),
+                log_seal=seal_in_log(log.last_rules_seal_entry),
             )
             taken = take_spool(home.spool_file, log)
             if taken:

@@ -50,7 +50,9 @@ def _rule_change(entry: dict[str, Any]) -> str:
             parts.append(f"{field} {names}")
     if isinstance(entry.get("rules"), int):
         parts.append(f"{entry['rules']} rules")
-    if entry.get("trusted") is False:
+    if isinstance(entry.get("reason"), str):  # who vouches for the rules, or why nobody does
+        parts.append(_shown(entry["reason"]))
+    elif entry.get("trusted") is False:
         parts.append("changed outside MCP Approver, not yet confirmed")
     return "; ".join(parts)
 

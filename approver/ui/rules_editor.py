@@ -236,7 +236,8 @@ class RulesEditor(QWidget):
     def reload(self) -> None:
         """Show the rules as the service has them now (discarding unsaved edits)."""
         # A rules file changed outside the app waits for a person: saving it here (after reading it) confirms it.
-        self.needs_confirmation = not self.policies.current().user_trusted  # also picks up changes on disk
+        effective = self.policies.current()  # also picks up changes on disk
+        self.needs_confirmation = not effective.user_trusted or effective.reseal
         self._saved = self.policies.user_rules()
         self._set_rows([_Row(dict(document)) for document in self._saved])
         problem = self.policies.problem

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,22 +22,26 @@ DECISION = {
 }
 
 
+def change_entry() -> dict[str, Any]:
+    return {
+        "seq": 5,
+        "ts": "t5",
+        "kind": "rule-change",
+        "layer": "user",
+        "change": "changed",
+        "added": ["reads"],
+        "removed": [],
+        "rules": 3,
+        "trusted": False,
+    }
+
+
 def test_rows_show_every_kind_of_entry() -> None:
     genesis, decision, change = to_rows(
         [
             {"seq": 0, "ts": "t0", "kind": "genesis", "key_store": "OS keyring (SecretService)"},
             DECISION,
-            {
-                "seq": 5,
-                "ts": "t5",
-                "kind": "rule-change",
-                "layer": "user",
-                "change": "changed",
-                "added": ["reads"],
-                "removed": [],
-                "rules": 3,
-                "trusted": False,
-            },
+            change_entry(),
         ]
     )
     assert (genesis.outcome, genesis.reason) == (
@@ -46,6 +51,10 @@ def test_rows_show_every_kind_of_entry() -> None:
     assert (decision.seq, decision.outcome, decision.actor, decision.server) == (4, "deny", "human", "fs")
     assert decision.tool == "write⟨U+200B ZERO WIDTH SPACE⟩file"
     assert change.reason == "user rules changed; added reads; 3 rules; changed outside MCP Approver, not yet confirmed"
+    rollback = {**change_entry(), "reason": "rolled back to an older seal (version 1 < 2), not trusted"}
+    assert to_row(rollback).reason == (
+        "user rules changed; added reads; 3 rules; rolled back to an older seal (version 1 < 2), not trusted"
+    )
 
 
 def test_the_filter_matches_text_outcome_and_actor() -> None:

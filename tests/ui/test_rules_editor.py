@@ -12,7 +12,8 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QTableWidget
 from pytestqt.qtbot import QtBot
 
-from approver.service.policy_store import PolicyStore
+from approver.platform.keystore import FileStore
+from approver.service.policy_store import Integrity, PolicyStore
 from approver.ui.rule_documents import Document
 from approver.ui.rules_editor import RulesEditor
 from tests.ui.test_approval_dialog import unnamed_controls
@@ -193,3 +194,19 @@ def test_changes_asked_for_outside_the_app_wait_for_confirmation_here(qtbot: QtB
     assert widget.policies.pending() == []
     assert saved_rules(widget) == [READS]
     assert not widget.pending_box.isVisibleTo(widget)
+
+
+def test_a_removed_seal_next_to_the_trusted_rules_is_renewed_by_saving(qtbot: QtBot, tmp_path: Path) -> None:
+    store = PolicyStore(tmp_path / "policy.json", explicit=False, integrity=Integrity(FileStore(tmp_path / "k.json")))
+    store.replace_user_rules([READS, NO_ENV])
+    widget = RulesEditor(store)
+    qtbot.addWidget(widget)
+    widget.show()
+    store.trust_file.unlink()  # e.g. an agent with a shell
+    widget.reload()
+    assert "policy.json.trust was removed" in widget.store_problem.text()
+    assert widget.save_button.isEnabled()
+    QTest.mouseClick(widget.save_button, Qt.MouseButton.LeftButton)
+    assert store.problem is None
+    assert json.loads(store.trust_file.read_text())["version"] == 2
+    assert not widget.save_button.isEnabled()

@@ -378,3 +378,19 @@ def test_every_anchor_of_a_size_is_checked(tmp_path: Path, store: FileStore) -> 
     for anchors in ([wrong, good], [good, wrong]):
         audit, _ = audit_file(path, anchors, [verifier])
         assert "differ from wrong" in str(audit.problem)
+
+
+def test_opening_the_log_finds_the_newest_rules_seal_it_names(tmp_path: Path, store: FileStore) -> None:
+    path = tmp_path / "log.jsonl"
+    writer = DecisionLogWriter(path, store, STATUS)
+    seal = {"version": 2, "digest": "d" * 64, "by": "app"}
+    writer.append_event("rule-change", {"layer": "user", "change": "changed", "seal": {**seal, "version": 1}})
+    writer.append_event("rule-change", {"layer": "user", "change": "changed", "seal": seal})
+    writer.append(facts("x", arguments={"seal": {"version": 9}, "layer": "user"}))  # a call's arguments name none
+    writer.append_event("rule-change", {"layer": "user", "change": "in force at start"})  # serve --policy: no seal
+    writer.close()
+    assert writer.last_rules_seal_entry is None  # a new log names none
+    reopened = DecisionLogWriter(path, store, STATUS)
+    reopened.close()
+    assert reopened.last_rules_seal_entry is not None
+    assert reopened.last_rules_seal_entry["seal"] == seal
