@@ -273,11 +273,25 @@ def tray_icon_centre(env: dict[str, str]) -> tuple[int, int]:
     raise AssertionError(f"the tray icon is not in the panel:\n{tree}")
 
 
-async def toggle_lockdown_from_the_tray(app: App, expected: str) -> None:
+async def _visible_app_windows(env: dict[str, str]) -> set[str]:
+    return set((await _command(env, "xdotool", "search", "--onlyvisible", "--class", "mcp-approver")).split())
+
+
+async def open_from_the_tray(app: App, entries_down: int) -> None:
+    """Right-click the tray icon and choose the menu entry that many enabled entries down, once the menu is
+    mapped (keys sent before it grabs the keyboard would go elsewhere)."""
+    before = await _visible_app_windows(app.env)
     x, y = tray_icon_centre(app.env)
     await _command(app.env, "xdotool", "mousemove", str(x), str(y), "click", "3")
-    await asyncio.sleep(0.5)
-    await _command(app.env, "xdotool", "key", "Down", "Return")  # the first enabled entry: Lockdown
+    deadline = time.monotonic() + 10
+    while not (await _visible_app_windows(app.env)) - before:
+        assert time.monotonic() < deadline, "the tray menu did not open"
+        await asyncio.sleep(0.05)
+    await _command(app.env, "xdotool", "key", *["Down"] * entries_down, "Return")
+
+
+async def toggle_lockdown_from_the_tray(app: App, expected: str) -> None:
+    await open_from_the_tray(app, 1)  # the first enabled entry: Lockdown
     deadline = time.monotonic() + 10
     while f"lockdown {expected}" not in app.stderr:
         assert time.monotonic() < deadline, f"lockdown was not {expected}: {app.stderr}"
@@ -409,14 +423,6 @@ def test_without_a_display_the_app_says_so_in_one_line(home: ApproverHome) -> No
 
 async def window_name(env: dict[str, str], window: str) -> str:
     return await _command(env, "xdotool", "getwindowname", window)
-
-
-async def open_from_the_tray(app: App, entries_down: int) -> None:
-    """Right-click the tray icon and choose the menu entry that many enabled entries down."""
-    x, y = tray_icon_centre(app.env)
-    await _command(app.env, "xdotool", "mousemove", str(x), str(y), "click", "3")
-    await asyncio.sleep(0.5)  # the menu opens
-    await _command(app.env, "xdotool", "key", *["Down"] * entries_down, "Return")
 
 
 async def test_the_first_launch_asks_about_start_at_login_and_writes_the_entry_after_ok(
