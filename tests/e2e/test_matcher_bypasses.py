@@ -158,7 +158,7 @@ async def test_a_deny_on_any_element_catches_every_position_and_shape(
         {"effect": "allow", "server": "sdk"},
         {"effect": "deny", "tool": "read_multiple_files", "args": {"/paths/*": {"under": str(tree / "outside")}}},
     )
-    attacks = [{"paths": [notes, secret]}, {"paths": json.dumps([notes, secret])}]
+    attacks: list[dict[str, Any]] = [{"paths": [notes, secret]}, {"paths": json.dumps([notes, secret])}]
     async with sdk_client(home) as client:
         assert PUBLIC in text_of(await client.call_tool("read_multiple_files", {"paths": [notes]}))
         for attack in attacks:
