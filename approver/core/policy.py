@@ -38,6 +38,8 @@ from approver.core.jsonrpc import MalformedMessage, loads_strict
 
 POLICY_SCHEMA_VERSION: Literal[1] = 1
 REGEX_SUBJECT_LIMIT = 10_000  # longer values are not run through a rule's regex (backtracking is unbounded)
+ELEMENT_LIMIT = 1_000  # a * step over a longer array is not checked element by element (each may cost syscalls)
+PATH_LIMIT = 4_096  # longer paths are not resolved (PATH_MAX on Linux; each component costs a syscall)
 
 PathResolver = Callable[[str], str]
 """Resolves an absolute path as the OS opens it: each existing component in turn, symlinks first, so `link/..` is
@@ -182,6 +184,7 @@ def parse_pointer(pointer: str) -> tuple[str, ...]:
 
 
 _MISSING = object()
+_DOUBT = object()  # a value too large to check: a match for deny and ask, no match for allow
 _Form = Literal["NFC", "NFD", "NFKC", "NFKD"]
 JSON_TEXT_DEPTH = 4  # layers of JSON text inside strings that matching reads through (JSON text inside JSON text…)
 _NORMAL_FORMS: tuple[_Form, ...] = ("NFC", "NFD", "NFKC", "NFKD")
@@ -223,6 +226,9 @@ def _pointer_targets(value: Any, parts: Sequence[str], decoded: int = 0) -> Iter
             yield _MISSING
     elif isinstance(value, list):
         if part == "*":
+            if len(value) > ELEMENT_LIMIT:
+                yield _DOUBT
+                return
             if not value:
                 yield _MISSING
             for element in value:
@@ -371,10 +377,13 @@ class _CompiledMatcher:
         everything it reaches match?"""
         targets = _pointer_targets(arguments, self.parts)
         if cautious:
-            return any(target is not _MISSING and self._matches_some_reading(target, context) for target in targets)
+            return any(
+                target is _DOUBT or (target is not _MISSING and self._matches_some_reading(target, context))
+                for target in targets
+            )
         reached = False
         for target in targets:
-            if target is _MISSING or not self._matches_every_reading(target, context):
+            if target is _MISSING or target is _DOUBT or not self._matches_every_reading(target, context):
                 return False
             reached = True
         return reached
@@ -479,24 +488,27 @@ def _path_under(value: Any, directory: str, context: EvaluationContext, *, cauti
     """Is the path inside the directory, as a server will open it? The path is resolved the way the OS opens it
     (each existing component, symlinks first: `link/..` is the parent of the link's target) and the way a server
     that resolves `..` as text first opens it (Node's path.resolve); an allow needs both inside. A deny or ask also
-    counts the path and directory compared as text, and a file: URI's path."""
+    counts the path and directory compared as text and without regard to case, and a file: URI's path."""
     if not isinstance(value, str):
         return False
     path = _absolute(value, context.home)
     if path is None and cautious:
         path = _file_uri_path(value)
     base = _absolute(directory, context.home)
-    if path is None or base is None:
+    if path is None or base is None or len(path) > PATH_LIMIT:
         return None
     try:
         resolved_base = lexical_path(context.resolve(base))
         resolved = [lexical_path(context.resolve(path)), lexical_path(context.resolve(lexical_path(path)))]
     except (OSError, ValueError):
         return None
-    inside = [_inside(candidate, resolved_base) for candidate in resolved]
-    if cautious:
-        return any(inside) or _inside(lexical_path(path), lexical_path(base))
-    return all(inside)
+    if not cautious:
+        return all(_inside(candidate, resolved_base) for candidate in resolved)
+    # A deny also compares as text, and without regard to case (as macOS and Windows file systems usually compare).
+    pairs = [*((candidate, resolved_base) for candidate in resolved), (lexical_path(path), lexical_path(base))]
+    return any(
+        _inside(candidate, folder) or _inside(candidate.casefold(), folder.casefold()) for candidate, folder in pairs
+    )
 
 
 class CompiledRule:
