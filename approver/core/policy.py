@@ -10,7 +10,7 @@ the service's business (approver.service.decisions), consulted when the rules sa
 
 The agent writes every argument, and a server may read one in more than one way: it may follow a symlink before
 a `..`, fold a Unicode spelling into an equivalent one, parse a string holding JSON text back into a list, resolve
-`.` and `..` segments. So an argument matcher is tried on every such reading of the value (see `_Readings`): a
+`.` and `..` segments. So an argument matcher is tried on every such reading of the value (see `_readings`): a
 deny or ask rule matches when ANY reading matches, an allow rule only when EVERY reading does. Otherwise matching
 is on exact code points, case-sensitively: a look-alike or invisible character never matches a rule written
 without it, and a missing argument never matches a matcher on it. When a matcher cannot tell (a regex over an
@@ -233,7 +233,7 @@ def _pointer_targets(value: Any, parts: Sequence[str], decoded: int = 0) -> Iter
                 yield _MISSING
             for element in value:
                 yield from _pointer_targets(element, rest, decoded)
-        elif part.isdigit() and (part == "0" or not part.startswith("0")) and int(part) < len(value):
+        elif part.isascii() and part.isdigit() and (part == "0" or part[0] != "0") and int(part) < len(value):
             yield from _pointer_targets(value[int(part)], rest, decoded)
         else:
             yield _MISSING
