@@ -288,12 +288,14 @@ def _normal_form(value: Any, form: _Form | None) -> Any:
 
 
 _URL_ORIGIN = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*")
+_URL_DOTS = {"%2e": ".", "%2e%2e": "..", ".%2e": "..", "%2e.": ".."}  # WHATWG URL: percent-encoded dot segments
 
 
 def lexical_path(text: str) -> str:
     """`text` with its path's `.` and `..` segments and repeated slashes resolved as text, the way Node's
-    path.resolve, Python's os.path.normpath and URL parsers (RFC 3986) do; for a URL only the part between its
-    origin and any ?query or #fragment is a path. `..` never climbs above the root (or the origin)."""
+    path.resolve, Python's os.path.normpath and URL parsers (RFC 3986, WHATWG) do; for a URL only the part between
+    its origin and any ?query or #fragment is a path, and %2e spells a dot. `..` never climbs above the root (or
+    the origin)."""
     origin = _URL_ORIGIN.match(text)
     tail = ""
     if origin is not None:
@@ -305,7 +307,8 @@ def lexical_path(text: str) -> str:
         prefix, path = "", text
         rooted = text.startswith("/")
     segments: list[str] = []
-    for segment in path.split("/"):
+    for written in path.split("/"):
+        segment = _URL_DOTS.get(written.lower(), written) if origin is not None else written
         if segment in ("", "."):
             continue
         if segment == "..":
@@ -336,26 +339,56 @@ class _Reading:
     lexical: bool
 
 
+_TRUE_WORDS = frozenset({"1", "on", "t", "true", "y", "yes"})
+_FALSE_WORDS = frozenset({"0", "off", "f", "false", "n", "no"})
+
+
+def _coerced(value: Any) -> Any:
+    """The other scalar a lax validator (pydantic's, in the Python SDK) makes of this one, else _MISSING:
+    "yes"/"off"… to a boolean, a boolean to 0 or 1, 0 or 1 to a boolean. (Numbers in text are JSON text.)"""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int | float) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and (word := value.lower()) in _TRUE_WORDS | _FALSE_WORDS:
+        return word in _TRUE_WORDS
+    return _MISSING
+
+
 def _readings(value: Any, cautious: bool) -> Iterator[_Reading]:
-    """Every reading of a value worth matching. A deny or ask rule reads JSON text as any JSON value; an allow rule
-    only as the object or array it may become (a number or true in a string is the same value to a coercing server,
-    and a rule must keep matching the exact value it allows)."""
+    """Every reading of a value worth matching. A deny or ask rule reads JSON text as any JSON value, scalars as a
+    lax validator coerces them, and a URL's scheme and host in lower case (they are case-insensitive); an allow
+    rule reads JSON text only as the object or array it may become (a number or true in a string is the same value
+    to a coercing server, and a rule must keep matching the exact value it allows)."""
     layer, decoded = value, 0
     while True:
         forms: tuple[_Form | None, ...] = (None,) if _all_ascii(layer) else (None, *_NORMAL_FORMS)
         for form in forms:
-            shaped = _normal_form(layer, form)
-            yield _Reading(shaped, decoded, form, False)
-            if isinstance(shaped, str) and "/" in shaped:
-                resolved = lexical_path(shaped)
-                if resolved != shaped:
-                    yield _Reading(resolved, decoded, form, True)
+            yield from _spellings(_normal_form(layer, form), decoded, form, cautious)
+        if cautious and (coerced := _coerced(layer)) is not _MISSING:
+            yield _Reading(coerced, decoded, None, False)
         if not isinstance(layer, str) or decoded >= JSON_TEXT_DEPTH:
             return
         layer = _decode_json_text(layer, any_value=cautious)
         if layer is _MISSING:
             return
         decoded += 1
+
+
+def _spellings(value: Any, decoded: int, form: _Form | None, cautious: bool) -> Iterator[_Reading]:
+    """The value, and for text the same text with `.` and `..` resolved; a deny or ask also reads a URL with its
+    scheme and host in lower case."""
+    yield _Reading(value, decoded, form, False)
+    if not isinstance(value, str):
+        return
+    texts = [value]
+    origin = _URL_ORIGIN.match(value) if cautious else None
+    if origin is not None and not origin.group().islower():
+        texts.append(origin.group().lower() + value[origin.end() :])
+        yield _Reading(texts[-1], decoded, form, False)
+    for text in texts:
+        if "/" in text and (resolved := lexical_path(text)) != text:
+            yield _Reading(resolved, decoded, form, True)
 
 
 class _CompiledMatcher:

@@ -528,3 +528,28 @@ def test_an_allow_never_lets_through_what_the_same_deny_would_not_catch(
     json_text = {"v": json.dumps(value)}  # the same value sent as JSON text: a deny reads through it
     if denied and isinstance(value, list) and pointer != "/v":
         assert decide([{"effect": "deny", "args": {pointer: matcher}}], json_text) == "deny"
+
+
+@pytest.mark.parametrize(
+    ("matcher", "value"),
+    [
+        ({"equals": True}, "yes"),  # pydantic reads "yes", "on", "1", "t"… as true
+        ({"equals": True}, 1),
+        ({"equals": False}, "Off"),
+        ({"equals": 1}, True),
+        ({"equals": 1}, "1.0"),  # JSON text, and 1.0 is 1
+        ({"glob": "https://evil.example/admin/*"}, "HTTPS://Evil.Example/admin/x"),  # scheme and host ignore case
+        ({"glob": "https://evil.example/admin/*"}, "https://evil.example/x/%2e%2E/admin/y"),  # a URL's %2e is a dot
+    ],
+)
+def test_deny_reads_values_as_lax_servers_coerce_them(matcher: dict[str, object], value: object) -> None:
+    assert decide([{"effect": "deny", "args": {"/v": matcher}}], {"v": value}) == "deny"
+
+
+def test_allow_takes_scalars_and_urls_as_written() -> None:
+    assert decide([{"effect": "allow", "args": {"/v": {"equals": True}}}], {"v": "yes"}) == "ask"
+    assert decide([{"effect": "allow", "args": {"/v": {"equals": True}}}], {"v": True}) == "allow"
+    origin = [{"effect": "allow", "args": {"/v": {"glob": "https://example.com/*"}}}]
+    assert decide(origin, {"v": "https://example.com/docs/a"}) == "allow"
+    assert decide(origin, {"v": "https://example.com/docs/%2e%2e/%2e%2e/x"}) == "allow"  # stays on the site
+    assert decide(origin, {"v": "HTTPS://example.com/a"}) == "ask"
