@@ -103,6 +103,25 @@ async def test_a_deny_under_a_folder_catches_the_path_the_os_opens(
     assert rules_check(home, "sdk", "read_file", escape) == "deny"
 
 
+async def test_a_deny_under_a_folder_catches_the_path_node_resolves_as_text_first(
+    home: ApproverHome, start_service: Any, tree: Path
+) -> None:
+    # server-filesystem drops link/.. as text (path.resolve) before it looks at the disk, so it opens
+    # project/danger/secret.txt, where the OS would have followed the link to outside/danger/secret.txt
+    danger = tree / "project" / "danger"
+    danger.mkdir()
+    (danger / "secret.txt").write_text(SECRET)
+    start_service(
+        {"effect": "allow", "server": "fs"},
+        {"effect": "deny", "server": "fs", "args": {"/path": {"under": str(danger)}}},
+    )
+    spelled = {"path": f"{tree}/project/link/../danger/secret.txt"}
+    async with filesystem_client(home, tree) as client:
+        assert PUBLIC in text_of(await client.call_tool("read_text_file", {"path": f"{tree}/project/notes.txt"}))
+        assert_denied_unread(await client.call_tool("read_text_file", spelled))
+    assert rules_check(home, "fs", "read_text_file", spelled) == "deny"
+
+
 # -- 2. Unicode equivalence ------------------------------------------------------------------------------------
 
 
