@@ -65,7 +65,11 @@ class ArgMatcher(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    equals: Any = Field(default=None, description='The exact JSON value (types matter: 1 is not true or "1").')
+    equals: Any = Field(
+        default=None,
+        description='The JSON value: for an allow exactly (1 is not true or "1"); a deny or ask also catches the '
+        "spellings a lax server coerces to it.",
+    )
     glob: str | None = Field(
         default=None,
         description="A glob the whole string must match: * any characters (/ included), ? one, [...] a set, "
