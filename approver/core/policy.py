@@ -192,6 +192,9 @@ _DOUBT = object()  # a value too large to check: a match for deny and ask, no ma
 _Form = Literal["NFC", "NFD", "NFKC", "NFKD"]
 JSON_TEXT_DEPTH = 4  # layers of JSON text inside strings that matching reads through (JSON text inside JSON text…)
 _NORMAL_FORMS: tuple[_Form, ...] = ("NFC", "NFD", "NFKC", "NFKD")
+# An allow is checked in the composed forms only: decomposing never makes a / . ; or other ASCII mark that
+# composing does not, and its combining marks would fail \w and ? on every accented letter.
+_COMPOSED_FORMS: tuple[_Form, ...] = ("NFC", "NFKC")
 _JSON_CONTAINER_START = frozenset("[{")
 _JSON_START = frozenset('[{"-0123456789tfnNI')  # any JSON value; NaN and Infinity too, as Python's json reads them
 
@@ -366,7 +369,8 @@ def _readings(value: Any, cautious: bool) -> Iterator[_Reading]:
     to a coercing server, and a rule must keep matching the exact value it allows)."""
     layer, decoded = value, 0
     while True:
-        forms: tuple[_Form | None, ...] = (None,) if _all_ascii(layer) else (None, *_NORMAL_FORMS)
+        folded = _NORMAL_FORMS if cautious else _COMPOSED_FORMS
+        forms: tuple[_Form | None, ...] = (None,) if _all_ascii(layer) else (None, *folded)
         for form in forms:
             yield from _spellings(_normal_form(layer, form), decoded, form, cautious)
         if cautious and (coerced := _coerced(layer)) is not _MISSING:

@@ -553,3 +553,10 @@ def test_allow_takes_scalars_and_urls_as_written() -> None:
     assert decide(origin, {"v": "https://example.com/docs/a"}) == "allow"
     assert decide(origin, {"v": "https://example.com/docs/%2e%2e/%2e%2e/x"}) == "allow"  # stays on the site
     assert decide(origin, {"v": "HTTPS://example.com/a"}) == "ask"
+
+
+def test_allow_checks_the_composed_forms_so_accents_still_match_word_characters() -> None:
+    names = [{"effect": "allow", "args": {"/n": {"regex": r"[\w ]+"}}}]
+    assert decide(names, {"n": NFC("José Müller")}) == "allow"
+    shell = [{"effect": "allow", "args": {"/c": {"regex": "ls [^;]*"}}}]
+    assert decide(shell, {"c": "ls x\u037erm -rf /"}) == "ask"  # GREEK QUESTION MARK composes to ;
