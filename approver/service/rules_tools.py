@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from approver.core.models import ToolCall, ToolInfo, request_digest
-from approver.core.policy import Effect, PolicyError, Rule, rule_key
+from approver.core.policy import Effect, PolicyError, Rule, describe_rule_errors, rule_key
 from approver.core.risk import assess
 from approver.platform.keystore import open_secret_store
 from approver.platform.paths import Home, managed_policy_path
@@ -90,9 +90,7 @@ def add_rule(rules: PolicyStore, document: dict[str, Any]) -> str:
     try:
         rule = Rule.model_validate(document)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise PolicyError(f"the rule is invalid: {where + ': ' if where else ''}{first['msg']}") from None
+        raise PolicyError(f"the rule is invalid: {describe_rule_errors(exc)}") from None
     if rule.effect is Effect.ALLOW:
         rules.request({"action": "add", "rule": document, "by": "command line"})
         return "queued: an allow rule takes effect only once a person confirms it in the MCP Approver app"

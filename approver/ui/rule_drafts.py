@@ -4,6 +4,7 @@ arguments, which the person edits and confirms) and "Deny always" (the tool on t
 
 from __future__ import annotations
 
+import json
 import posixpath
 import re
 from typing import Any
@@ -26,25 +27,44 @@ def _pointer(key: str) -> str:
     return "/" + key.replace("~", "~0").replace("/", "~1")
 
 
-def _similar_values(key: str, value: Any) -> dict[str, Any] | None:
-    """A matcher for values like this one, or None to leave the argument open."""
+def _folder_of(key: str, value: Any) -> str | None:
+    """The folder of a path argument (by its name and shape), or None."""
+    if isinstance(value, str) and _PATH_KEY.search(key) and (value.startswith("/") or value.startswith("~/")):
+        return posixpath.dirname(posixpath.normpath(value))
+    return None
+
+
+def _similar_values(key: str, value: Any) -> dict[str, dict[str, Any]]:
+    """Matchers (by pointer) for values like this one; none to leave the argument open."""
+    pointer = _pointer(key)
     if isinstance(value, str):
-        if _PATH_KEY.search(key) and (value.startswith("/") or value.startswith("~/")):
-            parent = posixpath.dirname(posixpath.normpath(value))
-            return {"under": parent} if parent not in ("/", "~", "") else {"equals": value}
+        folder = _folder_of(key, value)
+        if folder is not None:
+            return {pointer: {"under": folder} if folder not in ("/", "~", "") else {"equals": value}}
         origin = _ORIGIN.match(value)
         if origin is not None:
-            return {"glob": literal_glob(origin.group(1)) + "/*"}
-        return {"equals": value} if len(value) <= EQUALS_LIMIT and "\n" not in value else None
+            return {pointer: {"glob": literal_glob(origin.group(1)) + "/*"}}
+        return {pointer: {"equals": value}} if len(value) <= EQUALS_LIMIT and "\n" not in value else {}
     if value is None or isinstance(value, bool | int | float):
-        return {"equals": value}
-    return None  # objects and lists: too specific to pin, too varied to generalise
+        return {pointer: {"equals": value}}
+    if isinstance(value, list) and value:
+        folders = [_folder_of(key, item) for item in value]
+        if all(folders):
+            try:
+                common = posixpath.commonpath([folder for folder in folders if folder])
+            except ValueError:  # ~/ and / paths mixed
+                common = ""
+            if common not in ("/", "~", ""):
+                return {pointer + "/*": {"under": common}}  # every element inside the folder they share
+        if len(json.dumps(value)) <= EQUALS_LIMIT:
+            return {pointer: {"equals": value}}
+    return {}  # objects and long lists: too specific to pin, too varied to generalise
 
 
 def rule_draft(request: ApprovalRequest, effect: Effect) -> dict[str, object]:
     """A policy rule document for calls like this one. An allow is narrowed by argument: paths to their
-    directory, web addresses to their site, short values to themselves; a deny covers the tool whatever the
-    arguments."""
+    directory, a list of paths to the directory they share (every element inside it), web addresses to their
+    site, short values and short lists to themselves; a deny covers the tool whatever the arguments."""
     call = request.call
     verb = {Effect.ALLOW: "Allowed", Effect.DENY: "Denied", Effect.ASK: "Asked about"}[effect]
     draft: dict[str, object] = {
@@ -54,7 +74,9 @@ def rule_draft(request: ApprovalRequest, effect: Effect) -> dict[str, object]:
     }
     if effect is Effect.ALLOW:
         matchers = {
-            _pointer(key): matcher for key, value in call.arguments.items() if (matcher := _similar_values(key, value))
+            pointer: matcher
+            for key, value in call.arguments.items()
+            for pointer, matcher in _similar_values(key, value).items()
         }
         if matchers:
             draft["args"] = matchers

@@ -128,7 +128,8 @@ def test_services_of_different_homes_are_independent(home: ApproverHome, tmp_pat
 @pytest.mark.parametrize(
     ("policy", "expected"),
     [
-        ('{"rules": [{"effect": "alow"}]}', "rule 1, effect: must be one of allow, deny, ask"),
+        ('{"rules": [{"effect": "alow"}]}', "effect: 'alow' is not one of allow, deny, ask (did you mean 'allow'?)"),
+        ('{"rules": [{"effect": "deny", "tool": "ech[o"}]}', "tool: the [ at position 4 of 'ech[o' opens a set"),
         ('{"rules": [', "not valid JSON"),
     ],
 )

@@ -117,3 +117,17 @@ async def test_the_service_applies_argument_rules_and_logs_rule_changes(home: Ap
     assert changes[0]["change"] == "in force at start"
     assert changes[-1]["trusted"] is False
     assert changes[-1]["added"] == ["rules[0]"]
+
+
+def test_the_command_line_says_in_one_line_what_a_rule_got_wrong(home: ApproverHome) -> None:
+    bracket = home.approver("rules", "add", "--effect", "deny", "--tool", "ech[o")
+    assert bracket.returncode != 0
+    [line] = bracket.stderr.splitlines()
+    assert "tool: the [ at position 4 of 'ech[o' opens a set that is never closed" in line
+    typo = home.approver("rules", "add", "--effect", "deny", "--arg", '/c={"regx": ".*"}')
+    [line] = typo.stderr.splitlines()
+    assert "args./c.regx: unknown field (did you mean 'regex'?)" in line
+    home.policy_file.write_text('{"rules": [{"effect": "alow", "tool": "x"}]}')
+    checked = home.approver("rules", "check", "--server", "s", "--tool", "x", "--policy", str(home.policy_file))
+    [line] = checked.stderr.splitlines()
+    assert line.endswith("rule 1, effect: 'alow' is not one of allow, deny, ask (did you mean 'allow'?)")

@@ -1,8 +1,11 @@
 """An MCP server built on the official Python SDK (`mcp` 2.x), run over stdio by the end-to-end tests.
 
 server-everything speaks only the handshake era; this one also speaks the stateless 2026-07-28 era, so the
-proxy can be tested against both with real implementations.
+proxy can be tested against both with real implementations. Its file tools really read files, the way a
+Python server would (open() resolves the path as the OS does), so tests can prove what a server opened.
 """
+
+from pathlib import Path
 
 from mcp.server.mcpserver import MCPServer
 
@@ -22,6 +25,16 @@ def echo(message: str) -> str:
 @server.tool(description="Delete a file (does nothing; it is a test)")
 def delete_file(path: str) -> str:
     return f"would delete {path}"
+
+
+@server.tool(description="Read a text file")
+def read_file(path: str) -> str:
+    return Path(path).read_text()
+
+
+@server.tool(description="Read several text files")
+def read_multiple_files(paths: list[str]) -> str:
+    return "\n".join(f"{path}: {Path(path).read_text()}" for path in paths)
 
 
 if __name__ == "__main__":

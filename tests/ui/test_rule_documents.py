@@ -57,7 +57,7 @@ def test_the_json_field_says_what_is_wrong(extra: str, message: str) -> None:
 def test_the_parser_message_names_the_rule_and_the_field() -> None:
     assert problem_with([RULE]) is None
     assert problem_with([RULE, {"effect": "maybe", "id": "odd"}]) == (
-        "Rules: rule 2 ('odd'), effect: must be one of allow, deny, ask"
+        "Rules: rule 2 ('odd'), effect: 'maybe' is not one of allow, deny, ask"
     )
     problem = problem_with([{"effect": "allow", "args": {"/path": {"under": "relative"}}}])
     assert problem is not None and "rule 1" in problem and "under" in problem

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from approver.core.policy import Effect
 from approver.ui.rule_documents import compile_rules, rule_matches
 from approver.ui.rule_drafts import literal_glob, rule_draft
@@ -51,3 +53,26 @@ def test_names_with_glob_characters_match_only_themselves() -> None:
     assert rule_matches(draft, "s*", name, {})
     assert not rule_matches(draft, "sx", name, {})
     assert not rule_matches(draft, "s*", "read1xx", {})
+
+
+def test_an_allow_draft_for_a_list_of_paths_limits_every_element() -> None:
+    paths = ["/home/u/project/a.md", "/home/u/project/docs/b.md"]
+    request = approval_request({"paths": paths}, tool="read_multiple_files")
+    draft = rule_draft(request, Effect.ALLOW)
+    assert draft["args"] == {"/paths/*": {"under": "/home/u/project"}}
+    assert rule_matches(draft, "fs", "read_multiple_files", {"paths": paths})
+    assert rule_matches(draft, "fs", "read_multiple_files", {"paths": ["/home/u/project/c.md"]})
+    assert not rule_matches(draft, "fs", "read_multiple_files", {"paths": [*paths, "/home/u/.ssh/id_rsa"]})
+    assert not rule_matches(draft, "fs", "read_multiple_files", {"paths": ["/home/u/project/../.ssh/id_rsa"]})
+    assert not rule_matches(draft, "fs", "read_multiple_files", {"paths": json.dumps(["/home/u/.ssh/id_rsa"])})
+    assert not rule_matches(draft, "fs", "read_multiple_files", {"paths": []})
+
+
+def test_other_lists_are_pinned_when_short_and_left_open_when_long() -> None:
+    spread = rule_draft(approval_request({"paths": ["/etc/hosts", "/home/u/a"]}), Effect.ALLOW)
+    assert spread["args"] == {"/paths": {"equals": ["/etc/hosts", "/home/u/a"]}}  # they share only /
+    tags = rule_draft(approval_request({"tags": ["a", "b"]}), Effect.ALLOW)
+    assert tags["args"] == {"/tags": {"equals": ["a", "b"]}}
+    assert rule_matches(tags, "fs", "write_file", {"tags": ["a", "b"]})
+    assert not rule_matches(tags, "fs", "write_file", {"tags": ["a", "b", "c"]})
+    assert "args" not in rule_draft(approval_request({"lines": ["x" * 300]}), Effect.ALLOW)

@@ -128,7 +128,9 @@ def test_a_broken_import_changes_nothing(qtbot: QtBot, tmp_path: Path) -> None:
     broken = tmp_path / "broken.json"
     broken.write_text('{"rules": [{"effect": "perhaps"}]}')
     assert not widget.import_file(broken)
-    assert widget.message.text() == (f"⚠ Not imported: {broken}: rule 1, effect: must be one of allow, deny, ask")
+    assert widget.message.text() == (
+        f"⚠ Not imported: {broken}: rule 1, effect: 'perhaps' is not one of allow, deny, ask"
+    )
     assert [row.document for row in widget.rows] == [READS]
 
 

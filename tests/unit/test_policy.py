@@ -1,15 +1,19 @@
+import fnmatch
 import json
 import os
 import posixpath
+import unicodedata
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from approver.core.policy import (
+    ELEMENT_LIMIT,
+    PATH_LIMIT,
     CompiledPolicy,
     Effect,
     EvaluationContext,
@@ -17,9 +21,11 @@ from approver.core.policy import (
     PolicyError,
     default_context,
     evaluate_layers,
+    lexical_path,
     parse_pointer,
     parse_policy,
     policy_json_schema,
+    unbalanced_bracket,
 )
 
 
@@ -73,12 +79,27 @@ def test_a_deny_that_matches_always_wins(tool: str, server: str) -> None:
         ("{", "p.json: not valid JSON"),
         ("[]", "p.json: the policy must be a JSON object"),
         ('{"version": 2, "rules": []}', "p.json: policy version 2 is not supported"),
-        (policy({"effect": "permit"}), "p.json: rule 1, effect: must be one of allow, deny, ask"),
+        (policy({"effect": "permit"}), "p.json: rule 1, effect: 'permit' is not one of allow, deny, ask"),
+        (policy({"effect": "alow"}), "rule 1, effect: 'alow' is not one of allow, deny, ask (did you mean 'allow'?)"),
         (
             policy({"effect": "allow"}, {"effect": "allow", "id": "x", "tool": ""}),
             "p.json: rule 2 ('x'), tool: String should have at least 1 character",
         ),
-        (policy({"effect": "allow", "tol": "x"}), "p.json: rule 1, tol: unknown field"),
+        (policy({"effect": "allow", "tol": "x"}), "p.json: rule 1, tol: unknown field (did you mean 'tool'?)"),
+        (policy({"effect": "allow", "frobnicate": 1}), "rule 1, frobnicate: unknown field (a typo, or a feature"),
+        (
+            policy({"effect": "allow", "args": {"/p": {"regx": "a"}}}),
+            "args./p.regx: unknown field (did you mean 'regex'?)",
+        ),
+        (
+            policy({"effect": "allow", "limit": {"per_hour": 0}}),
+            "limit.per_hour: Input should be greater than or equal to 1 (found 0)",
+        ),
+        (
+            policy({"effect": "allow", "limit": {"per_hour": 5, "then": "dny"}}),
+            "then: 'dny' is not one of ask, deny (did you mean 'deny'?)",
+        ),
+        ('{"rulez": []}', "p.json: rulez: unknown field (did you mean 'rules'?)"),
         (policy({"tool": "x"}), "p.json: rule 1, effect: Field required"),
         ('{"rules": [], "rules": []}', "duplicate key 'rules'"),
         ('{"rules": {}}', "p.json: rules: Input should be a valid"),
@@ -252,3 +273,290 @@ def test_ten_thousand_rules_index_by_server_and_tool() -> None:
     assert len(compiled.candidates("s5", "t5")) == 2
     assert compiled.evaluate("s5", "t5", {}, default_context()).effect is Effect.DENY
     assert compiled.evaluate("s6", "t6", {}, default_context()).effect is Effect.ALLOW
+
+
+# -- every reading a server may give an argument: deny on any, allow only on all -------------------------------
+
+REAL = EvaluationContext(now=NOW, home="/home/u", resolve=os.path.realpath, usage=lambda _key: (0, 0))
+
+
+@pytest.fixture
+def linked(tmp_path: Path) -> Path:
+    """project/, outside/inner/, outside/secret.txt, project/link -> outside/inner, project/danger/ (empty)."""
+    (tmp_path / "outside" / "inner").mkdir(parents=True)
+    (tmp_path / "outside" / "secret.txt").write_text("s")
+    (tmp_path / "project" / "danger").mkdir(parents=True)
+    (tmp_path / "project" / "link").symlink_to(tmp_path / "outside" / "inner")
+    return tmp_path
+
+
+def test_under_resolves_symlinks_before_dotdot_as_the_os_does(linked: Path) -> None:
+    escape = f"{linked}/project/link/../secret.txt"  # the OS opens outside/secret.txt
+    allow = [{"effect": "allow", "args": {"/path": {"under": str(linked / "project")}}}]
+    deny = [{"effect": "deny", "args": {"/path": {"under": str(linked / "outside")}}}]
+    assert decide(allow, {"path": escape}, REAL) == "ask"
+    assert decide(deny, {"path": escape}, REAL) == "deny"
+    assert decide(allow, {"path": f"{linked}/project/link/../../project/x"}, REAL) == "allow"  # back inside
+    assert decide(allow, {"path": f"{linked}/project/danger/../x"}, REAL) == "allow"  # no symlink: same either way
+
+
+def test_under_also_reads_dotdot_as_text_first_as_node_servers_do(linked: Path) -> None:
+    # Node's path.resolve drops link/.. as text: project/danger/x; the OS would open outside/danger/x
+    spelled = f"{linked}/project/link/../danger/x"
+    danger = [{"effect": "deny", "args": {"/p": {"under": str(linked / "project/danger")}}}]
+    assert decide(danger, {"p": spelled}, REAL) == "deny"
+    assert decide([{"effect": "deny", "args": {"/p": {"under": str(linked / "outside")}}}], {"p": spelled}, REAL) == (
+        "deny"
+    )
+    allow_project = [{"effect": "allow", "args": {"/p": {"under": str(linked / "project")}}}]
+    assert decide(allow_project, {"p": spelled}, REAL) == "ask"  # one reading is outside the project
+
+
+def test_file_uris_are_read_as_their_path_by_deny_rules_only() -> None:
+    deny = [{"effect": "deny", "args": {"/p": {"under": "/etc"}}}]
+    assert decide(deny, {"p": "file:///etc/passwd"}) == "deny"
+    assert decide(deny, {"p": "file:///%65tc/passwd"}) == "deny"
+    assert decide(deny, {"p": "file://localhost/tmp/../etc/passwd"}) == "deny"
+    allow = [{"effect": "allow", "args": {"/p": {"under": "/home/u/project"}}}]
+    assert decide(allow, {"p": "file:///home/u/project/a"}) == "ask"
+
+
+def NFC(text: str) -> str:
+    return unicodedata.normalize("NFC", text)
+
+
+def NFD(text: str) -> str:
+    return unicodedata.normalize("NFD", text)
+
+
+@pytest.mark.parametrize(
+    ("matcher", "value"),
+    [
+        ({"under": NFC("/data/café")}, NFD("/data/café/secret.txt")),
+        ({"under": NFD("/data/café")}, NFC("/data/café/secret.txt")),
+        ({"equals": NFC("Zoë")}, NFD("Zoë")),
+        ({"glob": NFC("/data/café/*")}, NFD("/data/café/x")),
+        ({"regex": NFC(".*café.*")}, NFD("un café")),
+        ({"under": "/data/files"}, "/data/\ufb01les/x"),  # the fi ligature: a compatibility form
+        ({"under": "/home/u/.ssh"}, "/home/u/project/\u2025/.ssh/id_rsa"),  # ‥ folds to ..
+        ({"glob": "/etc/*"}, "/tmp/..\uff0fetc/passwd"),  # a full-width solidus folds to /
+    ],
+)
+def test_deny_treats_unicode_equivalent_spellings_as_equal(matcher: dict[str, object], value: str) -> None:
+    assert decide([{"effect": "deny", "args": {"/v": matcher}}], {"v": value}) == "deny"
+    assert decide([{"effect": "ask", "args": {"/v": matcher}}], {"v": value}) == "ask"
+
+
+def test_allow_stays_exact_and_every_folded_reading_must_stay_inside() -> None:
+    allow = [{"effect": "allow", "args": {"/p": {"under": NFC("/data/café")}}}]
+    assert decide(allow, {"p": NFC("/data/café/x")}) == "allow"
+    assert decide(allow, {"p": NFD("/data/café/x")}) == "ask"  # not written the way the rule says
+    assert decide([{"effect": "allow", "args": {"/n": {"equals": NFC("Zoë")}}}], {"n": NFD("Zoë")}) == "ask"
+    project = [{"effect": "allow", "args": {"/p": {"under": "/home/u/project"}}}]
+    assert decide(project, {"p": "/home/u/project/\u2025/\u2025/.ssh/id_rsa"}) == "ask"  # NFKC: ../..
+    assert decide(project, {"p": "/home/u/project/caf\u00e9/x"}) == "allow"
+    assert decide([{"effect": "allow", "args": {"/p": {"max_length": 4}}}], {"p": NFC("café")}) == "allow"
+
+
+def test_deny_reads_json_text_the_way_servers_parse_it_back() -> None:
+    deny_first = [{"effect": "deny", "args": {"/paths/0": {"under": "/secret"}}}]
+    assert decide(deny_first, {"paths": ["/secret/a"]}) == "deny"
+    assert decide(deny_first, {"paths": json.dumps(["/secret/a"])}) == "deny"
+    assert decide(deny_first, {"paths": " \n" + json.dumps(["/secret/a"])}) == "deny"
+    nested = [{"effect": "deny", "args": {"/opts/recursive": {"equals": True}}}]
+    assert decide(nested, {"opts": '{"recursive": false, "recursive": true}'}) == "deny"  # the last key wins
+    assert decide([{"effect": "deny", "args": {"/n": {"equals": 0}}}], {"n": "0"}) == "deny"
+    assert decide([{"effect": "deny", "args": {"/p": {"under": "/secret"}}}], {"p": '"/secret/a"'}) == "deny"
+    assert decide(deny_first, {"paths": "[not json"}) == "ask"
+
+
+def test_a_star_step_means_any_element_for_deny_and_every_element_for_allow() -> None:
+    deny = [{"effect": "deny", "args": {"/paths/*": {"under": "/secret"}}}]
+    assert decide(deny, {"paths": ["/ok", "/ok2", "/secret/a"]}) == "deny"
+    assert decide(deny, {"paths": json.dumps(["/ok", "/secret/a"])}) == "deny"
+    assert decide(deny, {"paths": ["/ok"]}) == "ask"
+    assert decide(deny, {"paths": []}) == "ask"
+    allow = [{"effect": "allow", "args": {"/paths/*": {"under": "/home/u/project"}}}]
+    assert decide(allow, {"paths": ["/home/u/project/a", "/home/u/project/b"]}) == "allow"
+    assert decide(allow, {"paths": ["/home/u/project/a", "/etc/passwd"]}) == "ask"
+    assert decide(allow, {"paths": []}) == "ask"  # nothing to vouch for
+    assert decide(allow, {"paths": json.dumps(["/home/u/project/a"])}) == "ask"  # text the rule did not see
+    assert decide(allow, {"paths": "/home/u/project/a"}) == "ask"
+    deep = [{"effect": "allow", "args": {"/files/*/path": {"glob": "/home/u/project/*"}}}]
+    assert decide(deep, {"files": [{"path": "/home/u/project/a"}, {"path": "/home/u/project/b"}]}) == "allow"
+    assert decide(deep, {"files": [{"path": "/home/u/project/a"}, {"name": "b"}]}) == "ask"
+    assert decide([{"effect": "allow", "args": {"/o/*": {"equals": 1}}}], {"o": {"*": 1, "x": 2}}) == "allow"
+
+
+def test_allow_needs_json_text_to_match_as_the_value_it_encodes_too() -> None:
+    any_text = [{"effect": "allow", "args": {"/q": {"glob": "*"}}}]
+    assert decide(any_text, {"q": "select 1"}) == "allow"
+    assert decide(any_text, {"q": '["/etc/passwd"]'}) == "ask"  # a server may read it as a list
+    assert decide(any_text, {"q": "5"}) == "allow"  # a number in text is the same number to a coercing server
+    assert decide([{"effect": "allow", "args": {"/q": {"equals": '["a"]'}}}], {"q": '["a"]'}) == "allow"
+    assert decide([{"effect": "allow", "args": {"/q": {"max_length": 10}}}], {"q": '{"a": 1}'}) == "allow"
+
+
+def test_regex_dot_takes_line_breaks_for_deny_but_not_for_allow() -> None:
+    attack = "echo hi\nrm -rf /tmp/x"
+    assert decide([{"effect": "deny", "args": {"/c": {"regex": ".*rm -rf.*"}}}], {"c": attack}) == "deny"
+    assert decide([{"effect": "deny", "args": {"/c": {"regex": ".*rm -rf.*"}}}], {"c": "echo\r\u2028rm -rf"}) == "deny"
+    allow = [{"effect": "allow", "args": {"/c": {"regex": "echo .*"}}}]
+    assert decide(allow, {"c": "echo hi"}) == "allow"
+    assert decide(allow, {"c": attack}) == "ask"
+
+
+@pytest.mark.parametrize(
+    ("glob", "value", "allow", "deny"),
+    [
+        ("/home/u/project/*", "/home/u/project/a/b.txt", "allow", "deny"),  # * crosses /
+        ("/home/u/project/*", "/home/u/project/../.ssh/id_rsa", "ask", "deny"),
+        ("/home/u/project/*", "/home/u/project/a/../b", "allow", "deny"),  # .. that stays inside
+        ("/etc/*", "/tmp/../etc/passwd", "ask", "deny"),
+        ("/etc/*", "//etc/passwd", "ask", "deny"),
+        ("/etc/*", "/etc/./passwd", "allow", "deny"),
+        ("https://example.com/*", "https://example.com/a/b?c=1", "allow", "deny"),
+        ("https://evil.example/admin/*", "https://evil.example/x/../admin/y", "ask", "deny"),
+        ("https://example.com/*", "https://example.com/../../x", "allow", "deny"),  # .. stops at the origin
+        ("ls *", "ls -l\nrm -rf /", "ask", "deny"),  # an allow's * never takes a line feed
+        ("ls [!x]*", "ls \n", "ask", "deny"),
+    ],
+)
+def test_glob_meaning_for_allow_and_deny(glob: str, value: str, allow: str, deny: str) -> None:
+    assert decide([{"effect": "allow", "args": {"/v": {"glob": glob}}}], {"v": value}) == allow
+    assert decide([{"effect": "deny", "args": {"/v": {"glob": glob}}}], {"v": value}) == deny
+
+
+@given(glob=st.text(alphabet="ab*?[]!-/.\n", max_size=8), value=st.text(alphabet="ab[]!-/.\n", max_size=8))
+def test_deny_globs_mean_what_fnmatch_means(glob: str, value: str) -> None:
+    if not glob or unbalanced_bracket(glob) is not None:
+        return
+    rule = [{"effect": "deny", "tool": glob}]
+    expected = "deny" if fnmatch.fnmatchcase(value, glob) else "ask"
+    assert parse_policy(policy(*rule), "p").evaluate("fs", value).effect.value == expected
+
+
+def test_names_with_line_breaks_never_match_an_allow_wildcard() -> None:
+    compiled = parse_policy(policy({"effect": "allow", "tool": "read_*"}, {"effect": "deny", "tool": "x*"}), "p")
+    assert compiled.evaluate("fs", "read_file").effect is Effect.ALLOW
+    assert compiled.evaluate("fs", "read_\nwrite").effect is Effect.ASK
+    assert compiled.evaluate("fs", "x\ny").effect is Effect.DENY
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        {"effect": "deny", "tool": "ech[o"},
+        {"effect": "deny", "server": "fs[", "tool": "x"},
+        {"effect": "deny", "args": {"/c": {"glob": "ech[o"}}},
+        {"effect": "deny", "tool": "[!]"},
+    ],
+)
+def test_a_bracket_that_never_closes_is_refused(rule: dict[str, object]) -> None:
+    with pytest.raises(PolicyError, match=r"opens a set that is never closed: end it with \], or write \[\[\]"):
+        parse_policy(policy(rule), "p.json")
+
+
+def test_balanced_brackets_are_accepted() -> None:
+    for glob in ("[[]", "[]]", "[!]]", "read[1]", "[a-z]*", "x]"):
+        parse_policy(policy({"effect": "deny", "tool": glob}), "p")
+
+
+@pytest.mark.parametrize(
+    ("text", "resolved"),
+    [
+        ("/a/./b//c/", "/a/b/c/"),
+        ("/a/../../b", "/b"),
+        ("//etc/passwd", "/etc/passwd"),
+        ("a/../../b", "../b"),
+        ("https://h.example/a/../b?x=/../y#/..", "https://h.example/b?x=/../y#/.."),
+        ("https://h.example", "https://h.example"),
+        ("https://h.example/..", "https://h.example/"),
+    ],
+)
+def test_lexical_paths(text: str, resolved: str) -> None:
+    assert lexical_path(text) == resolved
+
+
+def test_a_deny_under_a_folder_ignores_case_as_macos_and_windows_file_systems_do() -> None:
+    deny = [{"effect": "deny", "args": {"/p": {"under": "/Users/u/Secrets"}}}]
+    assert decide(deny, {"p": "/users/U/secrets/key"}) == "deny"
+    allow = [{"effect": "allow", "args": {"/p": {"under": "/Users/u/project"}}}]
+    assert decide(allow, {"p": "/Users/u/Project/a"}) == "ask"
+
+
+def test_values_too_large_to_check_count_as_doubt() -> None:
+    many = [f"/home/u/project/{n}" for n in range(ELEMENT_LIMIT + 1)]
+    assert decide([{"effect": "allow", "args": {"/p/*": {"under": "/home/u/project"}}}], {"p": many}) == "ask"
+    assert decide([{"effect": "deny", "args": {"/p/*": {"under": "/secret"}}}], {"p": many}) == "deny"
+    deep = "/home/u/project/" + "a/" * PATH_LIMIT
+    assert decide([{"effect": "allow", "args": {"/p": {"under": "/home/u/project"}}}], {"p": deep}) == "ask"
+    assert decide([{"effect": "deny", "args": {"/p": {"under": "/secret"}}}], {"p": deep}) == "deny"
+
+
+MATCHERS: list[dict[str, Any]] = [
+    {"under": "/a"},
+    {"under": NFC("/é")},
+    {"glob": "/a/*"},
+    {"glob": NFC("*é*")},
+    {"glob": "[!/]*"},
+    {"regex": "/a/.*"},
+    {"regex": "[^b]*"},
+    {"equals": "/a/b"},
+    {"equals": ["/a"]},
+    {"max_length": 3},
+    {"glob": "*", "max_length": 6},
+]
+VALUES = st.recursive(
+    st.lists(
+        st.sampled_from(["/", "a", "b", ".", "..", "é", "e\u0301", "\u2025", "\n", "[", "]", '"', ","]), max_size=8
+    ).map("".join),
+    lambda inner: st.lists(inner, max_size=3),
+    max_leaves=4,
+)
+
+
+@settings(max_examples=400)
+@given(matcher=st.sampled_from(MATCHERS), pointer=st.sampled_from(["/v", "/v/0", "/v/*"]), value=VALUES)
+def test_an_allow_never_lets_through_what_the_same_deny_would_not_catch(
+    matcher: dict[str, Any], pointer: str, value: Any
+) -> None:
+    arguments = {"v": value}
+    allowed = decide([{"effect": "allow", "args": {pointer: matcher}}], arguments) == "allow"
+    denied = decide([{"effect": "deny", "args": {pointer: matcher}}], arguments) == "deny"
+    assert denied or not allowed
+    json_text = {"v": json.dumps(value)}  # the same value sent as JSON text: a deny reads through it
+    if denied and isinstance(value, list) and pointer != "/v":
+        assert decide([{"effect": "deny", "args": {pointer: matcher}}], json_text) == "deny"
+
+
+@pytest.mark.parametrize(
+    ("matcher", "value"),
+    [
+        ({"equals": True}, "yes"),  # pydantic reads "yes", "on", "1", "t"… as true
+        ({"equals": True}, 1),
+        ({"equals": False}, "Off"),
+        ({"equals": 1}, True),
+        ({"equals": 1}, "1.0"),  # JSON text, and 1.0 is 1
+        ({"glob": "https://evil.example/admin/*"}, "HTTPS://Evil.Example/admin/x"),  # scheme and host ignore case
+        ({"glob": "https://evil.example/admin/*"}, "https://evil.example/x/%2e%2E/admin/y"),  # a URL's %2e is a dot
+    ],
+)
+def test_deny_reads_values_as_lax_servers_coerce_them(matcher: dict[str, object], value: object) -> None:
+    assert decide([{"effect": "deny", "args": {"/v": matcher}}], {"v": value}) == "deny"
+
+
+def test_allow_takes_scalars_and_urls_as_written() -> None:
+    assert decide([{"effect": "allow", "args": {"/v": {"equals": True}}}], {"v": "yes"}) == "ask"
+    assert decide([{"effect": "allow", "args": {"/v": {"equals": True}}}], {"v": True}) == "allow"
+    origin = [{"effect": "allow", "args": {"/v": {"glob": "https://example.com/*"}}}]
+    assert decide(origin, {"v": "https://example.com/docs/a"}) == "allow"
+    assert decide(origin, {"v": "https://example.com/docs/%2e%2e/%2e%2e/x"}) == "allow"  # stays on the site
+    assert decide(origin, {"v": "HTTPS://example.com/a"}) == "ask"
+
+
+def test_allow_checks_the_composed_forms_so_accents_still_match_word_characters() -> None:
+    names = [{"effect": "allow", "args": {"/n": {"regex": r"[\w ]+"}}}]
+    assert decide(names, {"n": NFC("José Müller")}) == "allow"
+    shell = [{"effect": "allow", "args": {"/c": {"regex": "ls [^;]*"}}}]
+    assert decide(shell, {"c": "ls x\u037erm -rf /"}) == "ask"  # GREEK QUESTION MARK composes to ;
