@@ -24,5 +24,10 @@ def delete_file(path: str) -> str:
     return f"would delete {path}"
 
 
+@server.tool(description="Double a number")
+def double(value: float) -> str:
+    return f"doubled: {value * 2}"
+
+
 if __name__ == "__main__":
     server.run("stdio")
