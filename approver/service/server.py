@@ -26,6 +26,7 @@ from approver.ipc.protocol import (
     Decide,
     Hello,
     Holding,
+    NotCarriedOut,
     ProtocolError,
     Refused,
     StatusReply,
@@ -141,6 +142,8 @@ class DecisionServer:
                     started = withdrawn in self._started
                     if withdrawn is not None and call is not None and withdrawn.cancel(message.reason) and not started:
                         self.service.withdrawn(call, message.reason)  # cancelled before it ever ran
+                elif isinstance(message, NotCarriedOut):
+                    self.service.not_carried_out(message.call, message.actor, message.reason)
                 elif isinstance(message, StatusRequest):
                     writer.write(protocol.encode(self.status()))
                 elif isinstance(message, Activate):
