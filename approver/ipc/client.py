@@ -33,7 +33,8 @@ from approver.platform.peercred import peer_uid
 @dataclass(frozen=True)
 class Timeouts:
     connect: float = 2.0  # connect + hello/welcome
-    acknowledge: float = 2.0  # decide -> holding: a live service answers at once
+    acknowledge: float = 2.0  # decide -> verdict or holding, counted from the service's last word (see below)
+    backlog: float = 30.0  # at most this long in all, however busy the service is with the calls sent before
     grace: float = 2.0  # beyond the deadline the service announced
 
 
@@ -53,6 +54,7 @@ class ServiceUnavailable(Exception):
 class _Question:
     def __init__(self, call: ToolCall) -> None:
         self.call = call
+        self.sent_at = asyncio.get_running_loop().time()
         self.holding: asyncio.Future[Holding] = asyncio.get_running_loop().create_future()
         self.verdict: asyncio.Future[Verdict] = asyncio.get_running_loop().create_future()
 
@@ -135,6 +137,7 @@ class DecisionClient:
         self._connecting: asyncio.Lock = asyncio.Lock()
         self._questions: dict[int, _Question] = {}
         self._abandoned: dict[int, _Abandoned] = {}
+        self._last_heard = 0.0  # loop time of the service's latest message on this connection
         self._settled = asyncio.Event()
         self._settled.set()
         self._tasks = TaskSet()
@@ -150,7 +153,7 @@ class DecisionClient:
         try:
             assert self._writer is not None
             self._writer.write(protocol.encode(Decide(ref=ref, call=call)))
-            holding = await _within(question.holding, self.timeouts.acknowledge)
+            holding = await self._acknowledgement(question)
             if holding is None:
                 detail = f"did not acknowledge the call within {self.timeouts.acknowledge:g} s"
                 return self._give_up(
@@ -170,6 +173,20 @@ class DecisionClient:
             return self._local_deny(call, Actor.ERROR, f"the proxy could not ask for a decision ({exc})")
         finally:
             self._questions.pop(ref, None)
+
+    async def _acknowledgement(self, question: _Question) -> Holding | None:
+        """The service's acknowledgement (a verdict implies one), or None once it has been silent for the
+        acknowledgement timeout. The service answers a connection's calls in order, so while it keeps answering
+        the calls sent before this one it is busy, not stuck: each of its answers restarts the count (up to
+        `backlog` seconds in all). A pipelined burst is then not denied merely for arriving at once."""
+        loop = asyncio.get_running_loop()
+        give_up_at = question.sent_at + max(self.timeouts.backlog, self.timeouts.acknowledge)
+        while not question.holding.done():
+            deadline = min(max(question.sent_at, self._last_heard) + self.timeouts.acknowledge, give_up_at)
+            if loop.time() >= deadline:
+                return None
+            await asyncio.wait([question.holding], timeout=deadline - loop.time())
+        return question.holding.result()
 
     def withdraw(self, ref: int, reason: str) -> None:
         """The call no longer needs a decision (the client cancelled it, left, or the server died)."""
@@ -263,6 +280,7 @@ class DecisionClient:
         failure = "the service closed the connection"
         try:
             while line := await reader.readline():
+                self._last_heard = asyncio.get_running_loop().time()
                 message = protocol.decode(line)
                 if isinstance(message, Holding | VerdictMessage):
                     question = self._questions.get(message.ref)

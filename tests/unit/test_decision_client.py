@@ -139,3 +139,16 @@ async def test_close_waits_for_the_verdicts_still_owed(scripted: tuple[ScriptedS
     rest = await service.rest()
     await closing
     assert rest.count("not-carried-out") == 2
+
+
+async def test_a_busy_service_answering_the_calls_before_is_waited_for(scripted: tuple[ScriptedService, Home]) -> None:
+    service, home = scripted
+    client = DecisionClient(home, "fs", Timeouts(acknowledge=1.0))
+    deciding = [asyncio.ensure_future(client.decide(ref, CALL)) for ref in (1, 2)]
+    assert [(await service.receive()).ref for _ in range(2)] == [1, 2]
+    for ref in (1, 2):  # each answer 0.6 s after the one before: the second comes 1.2 s after it was sent
+        await asyncio.sleep(0.6)  # the service being slow is the scenario
+        await service.send(VerdictMessage(ref=ref, verdict=allow()))
+    outcomes = await asyncio.gather(*deciding)
+    assert [outcome.verdict.decision for outcome in outcomes] == [Decision.ALLOW, Decision.ALLOW]
+    await client.close()
