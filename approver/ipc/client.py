@@ -63,7 +63,6 @@ class _Question:
 class _Abandoned:
     """A question the proxy stopped waiting for after sending it: the service may still answer it."""
 
-    call: ToolCall  # without its arguments
     actor: Literal[Actor.TIMEOUT, Actor.NONE, Actor.ERROR]
     reason: str  # what happened to the call instead
     acknowledged: bool  # the service had said a person decides: our withdrawal closes that question
@@ -207,7 +206,6 @@ class DecisionClient:
             return  # that connection failed: the question failed with it, and no answer can come any more
         writer.write(protocol.encode(WithdrawMessage(ref=ref, reason=reason)))
         abandoned = _Abandoned(
-            call=question.call.model_copy(update={"arguments": {}}),
             actor=actor,
             reason=reason,
             acknowledged=question.holding.done() and not question.holding.cancelled(),
@@ -233,7 +231,7 @@ class DecisionClient:
     @staticmethod
     def _report_late(ref: int, abandoned: _Abandoned, verdict: Verdict, writer: asyncio.StreamWriter) -> None:
         if verdict.decision is Decision.ALLOW and not writer.is_closing():
-            report = NotCarriedOut(ref=ref, call=abandoned.call, actor=abandoned.actor, reason=abandoned.reason)
+            report = NotCarriedOut(ref=ref, actor=abandoned.actor, reason=abandoned.reason)
             writer.write(protocol.encode(report))
 
     def _late_answers_settled(self) -> None:

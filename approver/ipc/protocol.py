@@ -8,7 +8,7 @@
                                       <-    holding {ref, deadline_ms}      (at once, if a person must)
                                       <-    verdict {ref, verdict}          (then, when they have)
     withdraw {ref, reason}            ->                                    (the call no longer needs a decision)
-    not-carried-out {ref, call, actor, reason} ->                           (an allow came after the proxy had
+    not-carried-out {ref, actor, reason} ->                                 (an allow came after the proxy had
                                                                              denied or withdrawn the call)
     status {}                         ->
                                       <-    status {pid, home, mode, proxies, policy}
@@ -82,11 +82,11 @@ class WithdrawMessage(_Message):
 
 
 class NotCarriedOut(_Message):
-    """An allow for a call the proxy had already settled otherwise: it never reached the server."""
+    """An allow for a call the proxy had already settled otherwise: it never reached the server. Only a call
+    allowed on the same connection can be named: no other process can disown a call a proxy forwarded."""
 
     type: Literal["not-carried-out"] = "not-carried-out"
     ref: int
-    call: ToolCall  # without its arguments: the allow's own entry has them
     actor: Literal[Actor.TIMEOUT, Actor.NONE, Actor.ERROR]  # how the proxy settled it: never a rule or a person
     reason: str
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -17,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from approver.platform.paths import Home
 from tests.conftest import NODE, SERVER_EVERYTHING, ApproverHome, require_npm_tools
 
 pytestmark = pytest.mark.e2e
@@ -146,5 +148,36 @@ def test_calls_denied_while_the_service_was_stopped_end_in_the_log_as_denied(
             service.process.send_signal(signal.SIGCONT)
         assert Counter(outcomes.values()) == {"deny": len(calls)}
         assert_the_log_agrees(home, outcomes)
+    finally:
+        finish(process)
+
+
+def test_no_other_connection_can_disown_a_call_a_proxy_forwarded(
+    home: ApproverHome, start_service: Any, monkeypatch: Any
+) -> None:
+    require_npm_tools()
+    start_service({"effect": "allow", "tool": "echo"})
+    process = proxy(home)
+    try:
+        send(process, [*HANDSHAKE, echo_call(1)]).join()
+        assert client_outcomes(process, range(1, 2)) == {"1": "allow"}
+        [allowed] = home.log()
+        # An agent on the same socket claims that call was not carried out, naming it exactly.
+        monkeypatch.setenv("APPROVER_HOME", str(home.root))
+        forged = {
+            "type": "not-carried-out",
+            "ref": 1,
+            "call": {"server": "everything", "tool": "echo", "request_id": 1, "digest": allowed["digest"]},
+            "actor": "none",
+            "reason": "the proxy denied it: the service did not acknowledge the call within 2 s",
+        }
+        with socket.socket(socket.AF_UNIX) as agent:
+            agent.connect(str(Home.from_environment().socket_path))
+            replies = agent.makefile("rb")
+            agent.sendall(json.dumps({"type": "hello", "v": 1, "role": "proxy", "pid": 1}).encode() + b"\n")
+            assert json.loads(replies.readline())["type"] == "welcome"
+            agent.sendall(json.dumps(forged).encode() + b"\n" + b'{"type":"status"}\n')
+            assert json.loads(replies.readline())["type"] == "status-reply"  # the forgery has been read
+        assert [(e["request_id"], e["decision"]) for e in home.log()] == [("1", "allow")]
     finally:
         finish(process)
