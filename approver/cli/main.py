@@ -93,7 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=Timeouts.acknowledge,
         metavar="SECONDS",
-        help="deny when the service does not acknowledge a call within this time (default %(default)s)",
+        help="deny a call waiting for acknowledgement when the service says nothing for this long "
+        "(default %(default)s)",
     )
     proxy.add_argument("server_command", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARG ...]")
 

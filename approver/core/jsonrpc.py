@@ -8,6 +8,7 @@ may disagree about which value wins, and an attacker could then show us one tool
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any, TypeAlias
@@ -46,9 +47,11 @@ _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 def loads_strict(data: bytes) -> JSONValue:
     """Parse a message we gate, refusing anything two parsers could read differently.
 
-    Refused: duplicate object keys; NaN/Infinity; anything but UTF-8 (json.loads would guess UTF-16/32 or skip a
-    BOM); a raw carriage return (JSON whitespace to us, a line end to servers reading with universal newlines,
-    which would then see a second message hidden in the first); and lone surrogates, which cannot be re-encoded.
+    Refused: duplicate object keys; NaN/Infinity; a number too large for a double (Python reads 1e400 as inf,
+    JavaScript as Infinity, Go refuses it, and inf would reach the service as null); anything but UTF-8
+    (json.loads would guess UTF-16/32 or skip a BOM); a raw carriage return (JSON whitespace to us, a line end
+    to servers reading with universal newlines, which would then see a second message hidden in the first); and
+    lone surrogates, which cannot be re-encoded.
     Other characters some readers break lines at (U+2028, NEL, ...) are allowed: outside strings they are not
     JSON at all, and inside a string the text after one cannot contain an unescaped quote, so it cannot be a
     message of its own.
@@ -60,7 +63,12 @@ def loads_strict(data: bytes) -> JSONValue:
     except UnicodeDecodeError as exc:
         raise MalformedMessage(f"not UTF-8: {exc}") from None
     try:
-        value = json.loads(text, object_pairs_hook=_reject_duplicate_keys, parse_constant=_reject_constant)
+        value = json.loads(
+            text,
+            object_pairs_hook=_reject_duplicate_keys,
+            parse_constant=_reject_constant,
+            parse_float=_finite_float,
+        )
     except MalformedMessage:
         raise
     except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
@@ -83,6 +91,14 @@ def loads_lenient(data: bytes) -> JSONValue:
 
 def _reject_constant(name: str) -> None:
     raise MalformedMessage(f"{name} is not valid JSON")
+
+
+def _finite_float(literal: str) -> float:
+    # Called only for numbers with a fraction or an exponent; integers stay exact (see the README on 2^53).
+    value = float(literal)
+    if math.isinf(value):
+        raise MalformedMessage(f"the number {literal[:30]} is too large for a double (servers would read Infinity)")
+    return value
 
 
 @dataclass(frozen=True, slots=True)

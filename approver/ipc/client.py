@@ -7,6 +7,7 @@ import contextlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal, TypeVar
 
 from approver.core.models import Actor, Decision, ToolCall, Verdict
 from approver.core.wording import service_unreachable_reason
@@ -15,6 +16,7 @@ from approver.ipc.protocol import (
     Decide,
     Hello,
     Holding,
+    NotCarriedOut,
     ProtocolError,
     Refused,
     StatusReply,
@@ -31,7 +33,8 @@ from approver.platform.peercred import peer_uid
 @dataclass(frozen=True)
 class Timeouts:
     connect: float = 2.0  # connect + hello/welcome
-    acknowledge: float = 2.0  # decide -> holding: a live service answers at once
+    acknowledge: float = 2.0  # decide -> verdict or holding, counted from the service's last word (see below)
+    backlog: float = 30.0  # at most this long in all, however busy the service is with the calls sent before
     grace: float = 2.0  # beyond the deadline the service announced
 
 
@@ -41,14 +44,36 @@ class Outcome:
     decided_locally: bool  # the service could not be asked: the proxy decided (deny) and must record it
 
 
+T = TypeVar("T")
+
+
 class ServiceUnavailable(Exception):
     pass
 
 
 class _Question:
-    def __init__(self) -> None:
+    def __init__(self, call: ToolCall) -> None:
+        self.call = call
+        self.sent_at = asyncio.get_running_loop().time()
         self.holding: asyncio.Future[Holding] = asyncio.get_running_loop().create_future()
         self.verdict: asyncio.Future[Verdict] = asyncio.get_running_loop().create_future()
+
+
+@dataclass
+class _Abandoned:
+    """A question the proxy stopped waiting for after sending it: the service may still answer it."""
+
+    actor: Literal[Actor.TIMEOUT, Actor.NONE, Actor.ERROR]
+    reason: str  # what happened to the call instead
+    acknowledged: bool  # the service had said a person decides: our withdrawal closes that question
+
+
+async def _within(future: asyncio.Future[T], timeout: float) -> T | None:
+    """The future's result, or None after `timeout`. A result that came just as time ran out still counts."""
+    try:
+        return await asyncio.wait_for(future, timeout)
+    except TimeoutError:
+        return future.result() if future.done() and not future.cancelled() else None
 
 
 async def connect_to_service(home: Home, timeout: float) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -117,6 +142,10 @@ class DecisionClient:
         self._connection_lost = asyncio.Event()
         self._connecting: asyncio.Lock = asyncio.Lock()
         self._questions: dict[int, _Question] = {}
+        self._abandoned: dict[int, _Abandoned] = {}
+        self._last_heard = 0.0  # loop time of the service's latest message on this connection
+        self._settled = asyncio.Event()
+        self._settled.set()
         self._tasks = TaskSet()
 
     async def decide(self, ref: int, call: ToolCall, on_holding: Callable[[Holding], object] | None = None) -> Outcome:
@@ -125,34 +154,31 @@ class DecisionClient:
             await self._connect()
         except ServiceUnavailable as exc:
             return self._local_deny(call, Actor.NONE, service_unreachable_reason(str(exc)))
-        question = _Question()
+        question = _Question(call)
         self._questions[ref] = question
         try:
             assert self._writer is not None
             self._writer.write(protocol.encode(Decide(ref=ref, call=call)))
-            try:
-                holding = await asyncio.wait_for(question.holding, self.timeouts.acknowledge)
-            except TimeoutError:
-                return self._local_deny(
-                    call,
-                    Actor.NONE,
-                    service_unreachable_reason(
-                        f"it did not acknowledge the call within {self.timeouts.acknowledge:g} s"
-                    ),
+            holding = await self._acknowledgement(question)
+            if holding is None:
+                detail = f"did not acknowledge the call within {self.timeouts.acknowledge:g} s"
+                return self._give_up(
+                    ref, Actor.NONE, f"the service {detail}", service_unreachable_reason(f"it {detail}")
                 )
             if on_holding is not None and not question.verdict.done():
                 on_holding(holding)
             limit = holding.deadline_ms / 1000 + self.timeouts.grace
-            try:
-                return Outcome(await asyncio.wait_for(question.verdict, limit), decided_locally=False)
-            except TimeoutError:
-                return self._local_deny(call, Actor.TIMEOUT, f"MCP Approver gave no decision within {limit:g} s")
+            verdict = await _within(question.verdict, limit)
+            if verdict is None:
+                why = f"MCP Approver gave no decision within {limit:g} s"
+                return self._give_up(ref, Actor.TIMEOUT, why, why)
+            return Outcome(verdict, decided_locally=False)
         except ServiceUnavailable as exc:
             return self._local_deny(call, Actor.ERROR, service_unreachable_reason(str(exc)))
         except Exception as exc:  # anything unforeseen still ends in an answer: a deny
             return self._local_deny(call, Actor.ERROR, f"the proxy could not ask for a decision ({exc})")
         finally:
-            del self._questions[ref]
+            self._questions.pop(ref, None)
 
     async def keep_watch(self, report: AvailabilityReport) -> None:
         """Connect now, and again whenever the connection is lost, reporting each change of availability.
@@ -174,11 +200,79 @@ class DecisionClient:
                 available = True
             await self._connection_lost.wait()
 
-    async def withdraw(self, ref: int, reason: str) -> None:
-        if self._writer is not None and not self._writer.is_closing():
-            self._writer.write(protocol.encode(WithdrawMessage(ref=ref, reason=reason)))
+    async def _acknowledgement(self, question: _Question) -> Holding | None:
+        """The service's acknowledgement (a verdict implies one), or None once it has been silent for the
+        acknowledgement timeout. The service answers a connection's calls in order, so while it keeps answering
+        the calls sent before this one it is busy, not stuck: each of its answers restarts the count (up to
+        `backlog` seconds in all). A pipelined burst is then not denied merely for arriving at once."""
+        loop = asyncio.get_running_loop()
+        give_up_at = question.sent_at + max(self.timeouts.backlog, self.timeouts.acknowledge)
+        while not question.holding.done():
+            deadline = min(max(question.sent_at, self._last_heard) + self.timeouts.acknowledge, give_up_at)
+            if loop.time() >= deadline:
+                return None
+            await asyncio.wait([question.holding], timeout=deadline - loop.time())
+        return question.holding.result()
+
+    def withdraw(self, ref: int, reason: str) -> None:
+        """The call no longer needs a decision (the client cancelled it, left, or the server died)."""
+        question = self._questions.pop(ref, None)
+        if question is not None:  # asked and not yet answered
+            self._abandon(ref, question, Actor.NONE, reason)
+
+    def _give_up(self, ref: int, actor: Literal[Actor.TIMEOUT, Actor.NONE], detail: str, reason: str) -> Outcome:
+        question = self._questions.pop(ref)
+        self._abandon(ref, question, actor, f"the proxy denied it: {detail}")
+        return self._local_deny(question.call, actor, reason)
+
+    def _abandon(self, ref: int, question: _Question, actor: Literal[Actor.TIMEOUT, Actor.NONE], reason: str) -> None:
+        """Stop waiting for a question the service has: withdraw it (a person asked sees it go) and remember it,
+        so that an allow arriving later is reported as not carried out instead of standing in the log."""
+        writer = self._writer
+        if writer is None or writer.is_closing():
+            return  # that connection failed: the question failed with it, and no answer can come any more
+        writer.write(protocol.encode(WithdrawMessage(ref=ref, reason=reason)))
+        abandoned = _Abandoned(
+            actor=actor,
+            reason=reason,
+            acknowledged=question.holding.done() and not question.holding.cancelled(),
+        )
+        if question.verdict.done() and not question.verdict.cancelled() and question.verdict.exception() is None:
+            # Answered already, but too late: the caller has not taken the verdict and never will.
+            self._report_late(ref, abandoned, question.verdict.result(), writer)
+        else:
+            self._abandoned[ref] = abandoned
+            self._late_answers_settled()
+
+    def _late_answer(self, message: Holding | VerdictMessage, writer: asyncio.StreamWriter) -> None:
+        abandoned = self._abandoned.get(message.ref)
+        if abandoned is None:
+            return
+        if isinstance(message, Holding):
+            abandoned.acknowledged = True  # a person is asked; the withdrawal already sent ends that
+        else:
+            del self._abandoned[message.ref]
+            self._report_late(message.ref, abandoned, message.verdict, writer)
+        self._late_answers_settled()
+
+    @staticmethod
+    def _report_late(ref: int, abandoned: _Abandoned, verdict: Verdict, writer: asyncio.StreamWriter) -> None:
+        if verdict.decision is Decision.ALLOW and not writer.is_closing():
+            report = NotCarriedOut(ref=ref, actor=abandoned.actor, reason=abandoned.reason)
+            writer.write(protocol.encode(report))
+
+    def _late_answers_settled(self) -> None:
+        """Whether every abandoned question the service still owes a verdict has one (see close)."""
+        if any(not abandoned.acknowledged for abandoned in self._abandoned.values()):
+            self._settled.clear()
+        else:
+            self._settled.set()
 
     async def close(self) -> None:
+        # The service answers in order: the verdicts on calls we gave up on are due soon after. Wait for them (a
+        # little) so that an allow among them is reported as not carried out before the connection goes.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._settled.wait(), self.timeouts.acknowledge)
         if self._writer is not None:
             self._writer.close()
             with contextlib.suppress(OSError):
@@ -212,11 +306,13 @@ class DecisionClient:
         failure = "the service closed the connection"
         try:
             while line := await reader.readline():
+                self._last_heard = asyncio.get_running_loop().time()
                 message = protocol.decode(line)
                 if isinstance(message, Holding | VerdictMessage):
                     question = self._questions.get(message.ref)
                     if question is None:
-                        continue  # withdrawn meanwhile
+                        self._late_answer(message, writer)  # an answer to a question we gave up on
+                        continue
                     if isinstance(message, VerdictMessage):
                         # A verdict at once (a rule decided) is its own acknowledgement.
                         if not question.holding.done():
@@ -236,6 +332,8 @@ class DecisionClient:
                 for future in (question.holding, question.verdict):
                     if not future.done():
                         future.set_exception(ServiceUnavailable(failure))
+            self._abandoned.clear()  # their verdicts can no longer come; the proxy's spooled denials stand
+            self._late_answers_settled()
 
 
 async def query_status(home: Home, timeout: float = 2.0) -> StatusReply:

@@ -8,13 +8,17 @@
                                       <-    holding {ref, deadline_ms}      (at once, if a person must)
                                       <-    verdict {ref, verdict}          (then, when they have)
     withdraw {ref, reason}            ->                                    (the call no longer needs a decision)
+    not-carried-out {ref, actor, reason} ->                                 (an allow came after the proxy had
+                                                                             denied or withdrawn the call)
     status {}                         ->
                                       <-    status {pid, home, mode, proxies, policy}
     activate {}                       ->                                    (a second launch of the desktop app)
                                       <-    activated {shown}               (shown: false when no app runs here)
 
 A proxy that gets neither a verdict nor `holding` within its acknowledgement timeout, or no verdict by the
-announced deadline, denies the call: the service is absent or stuck, and we fail closed.
+announced deadline, denies the call: the service is absent or stuck, and we fail closed. It withdraws the call,
+and if an allow still arrives for it (the service was only slow, and has logged that allow), it reports
+`not-carried-out` so that the log's last word on the call is the denial that happened.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from typing import Annotated, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from approver.core.models import ToolCall, Verdict
+from approver.core.models import Actor, ToolCall, Verdict
 
 PROTOCOL_VERSION = 1
 MAX_MESSAGE_BYTES = 512 * 1024 * 1024  # a decide carries the call's arguments, which may be large
@@ -77,6 +81,16 @@ class WithdrawMessage(_Message):
     reason: str
 
 
+class NotCarriedOut(_Message):
+    """An allow for a call the proxy had already settled otherwise: it never reached the server. Only a call
+    allowed on the same connection can be named: no other process can disown a call a proxy forwarded."""
+
+    type: Literal["not-carried-out"] = "not-carried-out"
+    ref: int
+    actor: Literal[Actor.TIMEOUT, Actor.NONE, Actor.ERROR]  # how the proxy settled it: never a rule or a person
+    reason: str
+
+
 class StatusRequest(_Message):
     type: Literal["status"] = "status"
 
@@ -109,6 +123,7 @@ IpcMessage: TypeAlias = Annotated[
     | Holding
     | VerdictMessage
     | WithdrawMessage
+    | NotCarriedOut
     | StatusRequest
     | StatusReply
     | Activate

@@ -323,8 +323,8 @@ class Proxy:
             elif isinstance(command, Withdraw):
                 task = self._questions.pop(command.hold, None)
                 if task is not None:
+                    self.decisions.withdraw(command.hold, command.reason)
                     task.cancel()
-                    self._tasks.spawn(self.decisions.withdraw(command.hold, command.reason), name="withdraw")
             elif isinstance(command, Report):
                 self.report(command.text)
             elif isinstance(command, CloseServerInput) and not self.client_gone.is_set():

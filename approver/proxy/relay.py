@@ -194,7 +194,8 @@ class Relay:
             commands.append(Report(f"client sent an invalid JSON-RPC batch ({exc}); not forwarded"))
             commands.append(ToClient(jsonrpc.error_response(None, INVALID_REQUEST, f"Invalid batch: {exc}")))
             return
-        if not any(isinstance(m, Request) and m.method in GATED_METHODS for m in messages):
+        # A gated method as a notification counts too: split out, it is dropped like a lone one.
+        if not any(isinstance(m, Request | Notification) and m.method in GATED_METHODS for m in messages):
             if self._refuse_if_server_gone(messages, commands):
                 return
             for message in messages:

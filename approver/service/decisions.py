@@ -117,6 +117,21 @@ class DecisionService:
         )
         self._recorded(call, verdict)
 
+    def not_carried_out(self, call: ToolCall, actor: Actor, why: str) -> None:
+        """A proxy reports that an allow reached it only after it had settled the call otherwise (denied it at
+        its timeout, or the client withdrew it): the call never reached the server. Recorded as the proxy's
+        denial, so the log's last word on the call is what happened; it can only ever record a deny."""
+        verdict = Verdict(
+            decision=Decision.DENY,
+            actor=actor,
+            reason=f"not carried out: {why}; the allow recorded for it came too late",
+            digest=call.digest,
+        )
+        try:
+            self.log.append(DecisionFacts.of(call, verdict, by_proxy=True))
+        except Exception as exc:  # nothing takes effect here; the proxy's spooled denial still records it
+            print(f"approver: could not write the decision log: {exc}", file=sys.stderr)
+
     def _request(self, call: ToolCall, approver: Approver) -> ApprovalRequest:
         outcome = self.policies.evaluate(call.server, call.tool, call.arguments)
         status = self.tools_seen.observe(call) if self.tools_seen else ("known" if call.tool_info else "undescribed")

@@ -13,12 +13,13 @@ import fcntl
 import functools
 import os
 import sys
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, Literal
 
 from approver import __version__
-from approver.core.models import ToolCall
+from approver.core.models import Decision, ToolCall, Verdict
 from approver.ipc import protocol
 from approver.ipc.protocol import (
     Activate,
@@ -26,6 +27,7 @@ from approver.ipc.protocol import (
     Decide,
     Hello,
     Holding,
+    NotCarriedOut,
     ProtocolError,
     Refused,
     StatusReply,
@@ -77,6 +79,27 @@ def _forget(calls: dict[int, ToolCall], ref: int, _done: object) -> None:
     calls.pop(ref, None)
 
 
+class _AllowsSent:
+    """The calls a connection was sent an allow for, the latest few thousand. Its proxy may report that one
+    came too late to be carried out; naming a call by its ref on the connection that was allowed it means no
+    other process can disown a call a proxy forwarded. One forgotten here is still in the proxy's spool."""
+
+    LIMIT = 10_000
+
+    def __init__(self) -> None:
+        self._calls: OrderedDict[int, ToolCall] = OrderedDict()
+
+    def sent(self, ref: int, call: ToolCall, verdict: Verdict) -> None:
+        if verdict.decision is Decision.ALLOW:
+            # What the log needs to name the call; its arguments are in the allow's own entry.
+            self._calls[ref] = call.model_copy(update={"arguments": {}, "tool_info": None, "roots": []})
+            if len(self._calls) > self.LIMIT:
+                self._calls.popitem(last=False)
+
+    def take(self, ref: int) -> ToolCall | None:
+        return self._calls.pop(ref, None)
+
+
 class DecisionServer:
     def __init__(self, home: Home, service: DecisionService, mode: Literal["headless", "desktop"] = "headless") -> None:
         self.home = home
@@ -117,6 +140,7 @@ class DecisionServer:
             return
         in_progress: dict[int, asyncio.Task[None]] = {}
         calls: dict[int, ToolCall] = {}  # the questions in progress, to record a withdrawal before its task runs
+        allows = _AllowsSent()
         counted = False
         try:
             hello = await self._greet(reader, writer)
@@ -127,20 +151,17 @@ class DecisionServer:
             while line := await reader.readline():
                 message = protocol.decode(line)
                 if isinstance(message, Decide):
-                    verdict = self.service.decide_without_asking(message.call)
-                    if verdict is not None:  # most calls: answered here, in one message, without a task
-                        writer.write(protocol.encode(VerdictMessage(ref=message.ref, verdict=verdict)))
-                    else:
-                        asking = self._tasks.spawn(self._ask(message, writer, in_progress), name=f"ask-{message.ref}")
-                        in_progress[message.ref] = asking
-                        calls[message.ref] = message.call
-                        asking.add_done_callback(functools.partial(_forget, calls, message.ref))
+                    self._decide(message, writer, in_progress, calls, allows)
                 elif isinstance(message, WithdrawMessage):
                     withdrawn = in_progress.pop(message.ref, None)
                     call = calls.pop(message.ref, None)
                     started = withdrawn in self._started
                     if withdrawn is not None and call is not None and withdrawn.cancel(message.reason) and not started:
                         self.service.withdrawn(call, message.reason)  # cancelled before it ever ran
+                elif isinstance(message, NotCarriedOut):
+                    allowed = allows.take(message.ref)
+                    if allowed is not None:
+                        self.service.not_carried_out(allowed, message.actor, message.reason)
                 elif isinstance(message, StatusRequest):
                     writer.write(protocol.encode(self.status()))
                 elif isinstance(message, Activate):
@@ -156,6 +177,24 @@ class DecisionServer:
             for task in in_progress.values():
                 task.cancel("the proxy disconnected")
             writer.close()
+
+    def _decide(
+        self,
+        message: Decide,
+        writer: asyncio.StreamWriter,
+        in_progress: dict[int, asyncio.Task[None]],
+        calls: dict[int, ToolCall],
+        allows: _AllowsSent,
+    ) -> None:
+        verdict = self.service.decide_without_asking(message.call)
+        if verdict is not None:  # most calls: answered here, in one message, without a task
+            writer.write(protocol.encode(VerdictMessage(ref=message.ref, verdict=verdict)))
+            allows.sent(message.ref, message.call, verdict)
+            return
+        asking = self._tasks.spawn(self._ask(message, writer, in_progress, allows), name=f"ask-{message.ref}")
+        in_progress[message.ref] = asking
+        calls[message.ref] = message.call
+        asking.add_done_callback(functools.partial(_forget, calls, message.ref))
 
     async def _greet(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> Hello | None:
         line = await reader.readline()
@@ -176,7 +215,11 @@ class DecisionServer:
         return hello
 
     async def _ask(
-        self, message: Decide, writer: asyncio.StreamWriter, in_progress: dict[int, asyncio.Task[None]]
+        self,
+        message: Decide,
+        writer: asyncio.StreamWriter,
+        in_progress: dict[int, asyncio.Task[None]],
+        allows: _AllowsSent,
     ) -> None:
         """A person decides: tell the proxy how long that may take, then answer when they have."""
         this = asyncio.current_task()
@@ -190,6 +233,7 @@ class DecisionServer:
             self._started.discard(this)
         if not writer.is_closing():
             writer.write(protocol.encode(VerdictMessage(ref=message.ref, verdict=verdict)))
+            allows.sent(message.ref, message.call, verdict)
 
     def status(self) -> StatusReply:
         return StatusReply(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -97,3 +98,51 @@ def test_a_call_hidden_behind_a_carriage_return_never_reaches_the_python_sdk_ser
     assert not any("would delete" in json.dumps(answer) for answer in answers)
     assert any(answer.get("error", {}).get("code") == -32700 for answer in answers)
     assert home.log() == []  # nothing was even asked about: the line never became a call
+
+
+HANDSHAKE_2025_03_26 = [
+    b'{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-03-26","capabilities":{},'
+    b'"clientInfo":{"name":"raw","version":"0"}}}',
+    b'{"jsonrpc":"2.0","method":"notifications/initialized"}',
+]
+
+
+def recording_stdin(record: Path, *server: str | Path) -> list[str]:
+    """The server, with every byte it reads from its stdin copied to `record`: proof of what reached it."""
+    return ["sh", "-c", 'tee "$0" | exec "$@"', str(record), *map(str, server)]
+
+
+def test_a_tool_call_notification_inside_a_batch_never_reaches_the_server(
+    home: ApproverHome, start_service: Any, tmp_path: Path
+) -> None:
+    start_service({"effect": "allow", "tool": "*"})  # even an allow-all policy must not let an ungated call by
+    hidden = b'{"jsonrpc":"2.0","method":"tools/call","params":{"name":"delete_file","arguments":{"path":"/x"}}}'
+    batch = b'[{"jsonrpc":"2.0","id":2,"method":"ping"},' + hidden + b"]"
+    received = tmp_path / "server-stdin"
+    command = home.proxy_command("sdk", *recording_stdin(received, sys.executable, SDK_SERVER))
+    lines = [*HANDSHAKE_2025_03_26, batch, b'{"jsonrpc":"2.0","id":3,"method":"ping"}']
+    # Two answers: the handshake's and the ping beside the hidden call (its batch is split, the ping relayed alone).
+    # Before the fix the batch went whole to the server, which answered nothing in it; the last ping ends the wait.
+    answers = [json.loads(line) for line in converse(command, lines, home.env, answers=2)]
+    assert b"delete_file" not in received.read_bytes()
+    assert [answer["id"] for answer in answers if "id" in answer] == [1, 2]
+    assert home.log() == []  # and nothing was decided: a call without an id is not a call we forward
+
+
+def test_a_number_too_large_for_a_double_never_reaches_the_server(
+    home: ApproverHome, start_service: Any, tmp_path: Path
+) -> None:
+    # Python reads 1e400 as inf, which the service used to receive as null; the server reads Infinity. A rule
+    # judging null must not approve what the server will run with Infinity.
+    start_service({"effect": "allow", "tool": "double", "args": {"/value": {"equals": None}}})
+    overflowing = (
+        b'{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"double","arguments":{"value":1e400}}}'
+    )
+    received = tmp_path / "server-stdin"
+    command = home.proxy_command("sdk", *recording_stdin(received, sys.executable, SDK_SERVER))
+    answers = [json.loads(line) for line in converse(command, [*HANDSHAKE_2025_03_26, overflowing], home.env, 2)]
+    [refusal] = [answer for answer in answers if "id" in answer and answer["id"] != 1]
+    assert refusal["error"]["code"] == -32700
+    assert "too large for a double" in refusal["error"]["message"]
+    assert b"1e400" not in received.read_bytes()
+    assert home.log() == []

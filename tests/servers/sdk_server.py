@@ -37,5 +37,10 @@ def read_multiple_files(paths: list[str]) -> str:
     return "\n".join(f"{path}: {Path(path).read_text()}" for path in paths)
 
 
+@server.tool(description="Double a number")
+def double(value: float) -> str:
+    return f"doubled: {value * 2}"
+
+
 if __name__ == "__main__":
     server.run("stdio")

@@ -92,6 +92,18 @@ async def test_a_withdrawn_question_is_logged_as_such(tmp_path: Path) -> None:
     assert entry["reason"] == "withdrawn before an answer: the client cancelled the request"
 
 
+def test_an_allow_the_proxy_did_not_carry_out_is_followed_by_its_denial(tmp_path: Path) -> None:
+    svc = service(tmp_path, ScriptedApprover(), [{"effect": "allow", "tool": "write_file"}])
+    assert svc.decide_without_asking(call()) is not None
+    svc.not_carried_out(call().model_copy(update={"arguments": {}}), Actor.NONE, "the proxy denied it: too slow")
+    allowed, overruled = [e for e in read_entries(tmp_path / "log.jsonl") if e["kind"] == "decision"]
+    assert (allowed["decision"], allowed["actor"]) == ("allow", "rule")
+    assert (overruled["decision"], overruled["actor"], overruled["source"]) == ("deny", "none", "proxy")
+    assert overruled["reason"].startswith("not carried out: the proxy denied it: too slow")
+    assert (overruled["request_id"], overruled["digest"]) == (allowed["request_id"], allowed["digest"])
+    assert "arguments" not in overruled
+
+
 async def test_a_session_grant_answers_later_calls_but_never_beats_a_rule(tmp_path: Path) -> None:
     approver = ScriptedApprover(answer(Decision.ALLOW, Scope.SESSION), answer(Decision.DENY))
     rules: list[dict[str, object]] = [

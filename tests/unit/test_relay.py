@@ -20,7 +20,7 @@ from approver.proxy.relay import (
 T = TypeVar("T")
 
 
-def line(message: dict[str, Any]) -> bytes:
+def line(message: dict[str, Any] | list[Any]) -> bytes:
     return json.dumps(message).encode()
 
 
@@ -362,3 +362,29 @@ def test_a_tool_call_sent_as_a_notification_is_not_forwarded() -> None:
     commands = relay.client_data(raw + b"\n")
     assert only(commands, ToServer) == []
     assert "as a notification" in single(commands, Report).text
+
+
+def test_a_tool_call_sent_as_a_notification_inside_a_batch_is_not_forwarded() -> None:
+    relay = Relay("fs")
+    hidden = {"jsonrpc": "2.0", "method": "tools/call", "params": {"name": "rm", "arguments": {}}}
+    batch = line([{"jsonrpc": "2.0", "id": 1, "method": "ping"}, hidden])
+    commands = relay.client_data(batch + b"\n")
+    [ping] = only(commands, ToServer)
+    assert json.loads(ping.data) == {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+    assert any("as a notification" in report.text for report in only(commands, Report))
+    assert only(commands, AskDecision) == []
+
+
+def test_a_batch_of_only_a_tool_call_notification_forwards_nothing() -> None:
+    relay = Relay("fs")
+    batch = line([{"jsonrpc": "2.0", "method": "tools/call", "params": {"name": "rm", "arguments": {}}}])
+    assert only(relay.client_data(batch + b"\n"), ToServer) == []
+
+
+def test_a_tool_call_with_a_number_too_large_for_a_double_is_refused_not_asked() -> None:
+    relay = Relay("fs")
+    raw = b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"f","arguments":{"n":1e400}}}'
+    commands = relay.client_data(raw + b"\n")
+    assert only(commands, AskDecision) == [] and only(commands, ToServer) == []
+    [answer] = only(commands, ToClient)
+    assert json.loads(answer.data)["error"]["code"] == -32700
