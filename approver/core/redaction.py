@@ -5,21 +5,28 @@ HMAC-SHA256(fingerprint key, secret). The same secret always gets the same marke
 can see that two calls carried the same token without ever seeing it, and a marker reveals nothing without the
 key. Markers are never redacted again, so redacting twice changes nothing.
 
-Three kinds of evidence make a value a secret:
+These kinds of evidence make a value a secret:
 
-1. Its key names a credential (`password`, `api_key`, `Authorization`, … compared case-insensitively with `-`,
-   `_`, `.` and spaces ignored): the whole value is replaced, and everything inside an object or array there.
-2. It has the shape of a known token (GitHub, AWS, OpenAI/Anthropic, Slack, Stripe, Google, JWT, PEM private
-   key, `Bearer …`, a password inside a URL) anywhere inside any string: just that span is replaced, so the rest
-   of a shell command stays readable.
+1. Its key names a credential (`password`, `pw`, `pin`, `api_key`, `Authorization`, … compared case-insensitively
+   with `-`, `_`, `.` and spaces ignored, fullwidth letters read as ASCII): the whole value is replaced, and
+   everything inside an object or array there. The shape of a container names a credential too: the value after
+   `--password` in an argument array, `["Authorization", X]`, `{"name": "DB_PASSWORD", "value": X}`, `set NAME X`.
+2. It has the shape of a known token anywhere inside any string: this module's shapes (GitHub, AWS, OpenAI,
+   Anthropic, Slack, Stripe, Google, Hugging Face, npm, JWT, PEM private key, `Bearer …`, a password inside a URL,
+   `mysql -pX`) and detect-secrets' catalogue of token patterns (GitLab, SendGrid, Twilio, PyPI, …; loaded on first
+   use). Just that span is replaced, so the rest of a shell command stays readable. A base64 run that decodes to
+   text holding a secret is replaced whole; a percent-encoded secret is replaced where it is.
 3. It looks random (≥ 20 characters, no whitespace, ≥ 3.5 bits of entropy per character) in a place that hints
    at a credential: under a key containing key/secret/token/auth/cred/sig/pwd/pass, or as the value of such a
    flag or assignment inside a text (`--token abc…`, `API_KEY=abc…`, `"client_token": "abc…"`). A flag or
    assignment whose name *is* a credential name (`--password hunter2`) is a secret whatever its entropy.
+4. It is the word a string was cut through for the log (`log_format.elide_long_strings`): it may be the head of a
+   token too short to recognise, so it is hidden whole.
 
 Every scan is linear in the length of the text: patterns have no nested quantifiers, runs are matched
 possessively or with a bounded length, and the one pattern that needs an unbounded search (a PEM block) is
-searched forward once. Pure: no I/O.
+searched forward once. Each shape runs only over a text holding its literal (`gh`, `SG.`, …). Pure: no I/O
+beyond importing detect-secrets' plugin modules.
 """
 
 from __future__ import annotations
@@ -128,6 +135,8 @@ _NOT_A_VALUE_SUFFIXES = ("file", "filename", "path", "dir", "directory", "name",
 
 _HINTS = ("key", "secret", "token", "auth", "cred", "sig", "pwd", "pass", "session", "cookie")
 """Substrings of names under which a random-looking value is treated as a secret."""
+_LABELLED_HINTS = "pass|pw|secret|token|key|auth|cred|sig|session|cookie"
+"""Words that start a `name=value` or `--name value` inside a text (regex alternatives)."""
 
 
 class NameClass(Enum):
@@ -239,11 +248,10 @@ class _Shape:
     ignore_case: bool = False
     min_length: int = 0
 
-    def applies(self, text: str, lowered: str) -> bool:
+    def applies(self, length: int, present: set[str], present_lowered: set[str]) -> bool:
         if not self.triggers:
-            return len(text) >= self.min_length
-        haystack = lowered if self.ignore_case else text
-        return any(trigger in haystack for trigger in self.triggers)
+            return length >= self.min_length
+        return not (present_lowered if self.ignore_case else present).isdisjoint(self.triggers)
 
 
 # Order breaks ties between spans that start together. A pattern that must not start inside a word begins with
@@ -333,14 +341,14 @@ _CATALOGUE_PLUGINS: tuple[tuple[str, str, tuple[tuple[str, ...], ...]], ...] = (
     ("aws", "AWSKeyDetector", (("A3T", "ABIA", "ACCA", "AKIA", "ASIA"), ("aws",))),
     ("artifactory", "ArtifactoryDetector", (("AKC",), ("AP",))),
     ("azure_storage_key", "AzureStorageKeyDetector", (("AccountKey=",),)),
-    ("discord", "DiscordBotTokenDetector", ((".",),)),
+    ("discord", "DiscordBotTokenDetector", ((),)),  # no literal: runs whenever the quick check lets a text in
     ("mailchimp", "MailchimpDetector", (("-us",),)),
     ("pypi_token", "PypiTokenDetector", (("pypi-AgEIcHlwaS5vcmc",), ("pypi-AgENdGVzdC5weXBpLm9yZw",))),
     ("sendgrid", "SendGridDetector", (("SG.",),)),
     ("slack", "SlackDetector", (("xox",), ("hooks.slack.com/services/t",))),
     ("square_oauth", "SquareOAuthDetector", (("sq0csp-",),)),
     ("stripe", "StripeDetector", (("k_live_",),)),
-    ("telegram_token", "TelegramBotTokenDetector", ((":",),)),
+    ("telegram_token", "TelegramBotTokenDetector", ((),)),
     ("twilio", "TwilioKeyDetector", (("AC",), ("SK",))),
 )
 
@@ -354,6 +362,30 @@ class CatalogueEntry:
 
 def _snake_case(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")[:40]
+
+
+@dataclass(frozen=True, slots=True)
+class _ShapeTable:
+    """Every shape, and the literals to look for first to know which of them can match a text."""
+
+    shapes: tuple[_Shape, ...]
+    literals: tuple[str, ...]  # the case-sensitive shapes' triggers
+    lowered_literals: tuple[str, ...]  # the case-insensitive shapes' and the other rules' triggers, in lower case
+
+
+# Literals the rules other than the shapes need: the labelled rule's hints, PEM blocks, glued passwords and
+# percent-encoding. A text with none of these and no trigger of a shape can only hold a secret in a long run of
+# base64 characters (`_LONG_RUN`), which the shapes without a literal, encoded secrets and the AWS secret need.
+_RULE_LITERALS = (*_LABELLED_HINTS.split("|"), "-----begin", "mysql", "mariadb", "sshpass", "%")
+_LONG_RUN = re.compile(r"[A-Za-z0-9+/_-]{16}|[0-9]{8}:")
+
+
+@functools.cache
+def _shape_table() -> _ShapeTable:
+    shapes = (*_SHAPES, *(entry.shape for entry in secret_catalogue()))
+    literals = sorted({t for shape in shapes if not shape.ignore_case for t in shape.triggers})
+    lowered_literals = sorted({t for shape in shapes if shape.ignore_case for t in shape.triggers} | {*_RULE_LITERALS})
+    return _ShapeTable(shapes, tuple(literals), tuple(lowered_literals))
 
 
 @functools.cache
@@ -400,7 +432,7 @@ _PEM_END = re.compile(r"-----END (?:[A-Z0-9]{1,20} ){0,4}PRIVATE KEY(?: BLOCK)?-
 # `"password": "abc"`, `\\"secret\\": \\"abc\\"` (JSON inside a JSON string). Runs over the lower-cased text; the
 # start of the name is found by looking back from the hint in Python.
 _LABELLED = re.compile(
-    r"(?:pass|pw|secret|token|key|auth|cred|sig|session|cookie)[a-z0-9_.-]{0,40}+"
+    rf"(?:{_LABELLED_HINTS})[a-z0-9_.-]{{0,40}}+"
     r"(?P<sep>(?:\\?[\"'])?[ \t]*+[=:][ \t]*+|[ \t]++)"
     r"(?P<scheme>(?:bearer|basic|token|digest)[ \t]++)?"
     r"(?:\\?\"(?P<dq>[^\"\\\n]{1,4096}+)\\?\"|\\?'(?P<sq>[^'\\\n]{1,4096}+)\\?'|(?P<bare>[^\s\"'\\&;,<>]{1,4096}+))"
@@ -465,8 +497,6 @@ def _pem_blocks(text: str) -> Iterator[tuple[str, int, int]]:
             return
         yield ("private_key", begin.start(), end.end())
         position = end.end()
-
-
 
 
 # `mysql -pSECRET`, `mysqldump -p'SECRET'`, `sshpass -pSECRET`: these programs take a password glued to `-p`.
@@ -592,16 +622,6 @@ def _cut_word(body: str) -> tuple[str, int, int] | None:
 
 # --- finding every secret in a string ------------------------------------------------------------------------
 
-# Something every shape without a length gate needs. On short strings (most arguments) one search of this rules
-# out the rest.
-_ANY_TRIGGER = re.compile(
-    r"gh[pousr]_|github_pat_|AKIA|ASIA|sk-|[sr]k_|xox|hooks\.slack|AIza|eyJ|-----BEGIN|://|hf_|npm_|%"
-    r"|bearer|authorization|pass|pw|secret|token|key|auth|cred|sig|session|cookie|mysql|mariadb"
-    r"|(?-i:AKC|AP[0-9A-F]|SG\.|gl[a-z]{1,5}-)",
-    re.IGNORECASE,
-)
-_QUICK_CHECK_LIMIT = 16  # every shape that needs no trigger word needs at least this many characters
-
 
 def find_secrets_in_text(text: str) -> list[tuple[str, int, int]]:
     """Secret spans inside one string: (kind, start, end), sorted, never overlapping, never inside a marker."""
@@ -611,13 +631,16 @@ def find_secrets_in_text(text: str) -> list[tuple[str, int, int]]:
 def _find_secrets(text: str, depth: int) -> list[tuple[str, int, int]]:
     note = _ELISION_NOTE.search(text, max(0, len(text) - _ELISION_NOTE_MAX)) if "elided: " in text[-200:] else None
     body = text if note is None else text[: note.start()]  # the note itself is never a secret, nor part of one
-    if note is None and len(text) < _QUICK_CHECK_LIMIT and _ANY_TRIGGER.search(text) is None:
-        return []
+    table = _shape_table()
     lowered = _lowered(body)
+    present = {literal for literal in table.literals if literal in body}
+    present_lowered = {literal for literal in table.lowered_literals if literal in lowered}
+    if note is None and not present and not present_lowered and _LONG_RUN.search(body) is None:
+        return []
     candidates: list[tuple[int, int, int, str]] = []  # (start, -end, priority, kind)
-    shapes = (*_SHAPES, *(entry.shape for entry in secret_catalogue()))
+    shapes = table.shapes
     for priority, shape in enumerate(shapes):
-        if not shape.applies(body, lowered):
+        if not shape.applies(len(body), present, present_lowered):
             continue
         for match in shape.pattern.finditer(lowered if shape.ignore_case else body):
             start, end = _catalogue_span(match) if priority >= len(_SHAPES) else match.span(shape.group)

@@ -4,7 +4,6 @@ import hmac
 import json
 import time
 import urllib.parse
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -12,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from approver.core.log_format import LOGGED_STRING_LIMIT, elide_long_strings
-from approver.core.redaction import MARKER_PATTERN, find_secrets_in_text, redact
+from approver.core.redaction import MARKER_PATTERN, find_secrets_in_text, redact, secret_catalogue
 
 KEY = b"test fingerprint key"
 GITHUB = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
@@ -471,7 +470,7 @@ def test_review_gaps_are_redacted(value: Any, secret: str) -> None:
         (base64.urlsafe_b64encode(f'{{"token": "{GITHUB}"}}'.encode()).decode().rstrip("="), GITHUB),
         ("".join(f"%{byte:02X}" for byte in GITHUB.encode()), GITHUB),
         (urllib.parse.quote(f"password={PASSWORD}", safe=""), PASSWORD),
-        (urllib.parse.quote(base64.b64encode(f"https://bob:{PASSWORD}@db.example".encode()).decode(), safe=""), PASSWORD),
+        (urllib.parse.quote(base64.b64encode(f"https://bob:{PASSWORD}@db.test".encode()).decode(), safe=""), PASSWORD),
     ],
     ids=["base64", "base64url-json", "percent-every-byte", "percent-query", "percent-base64"],
 )
@@ -480,7 +479,8 @@ def test_encoded_tokens_are_redacted(encoded: str, secret: str) -> None:
     text = result.value["q"]
     assert encoded not in text
     assert secret not in urllib.parse.unquote(text)
-    assert secret not in base64.b64decode(text.split("q=")[1].split("&")[0] + "==", validate=False).decode(errors="replace")
+    query = text.split("q=")[1].split("&")[0]
+    assert secret not in base64.b64decode(query + "==", validate=False).decode(errors="replace")
     assert text.startswith("https://example.com/search?q=")
     assert "[redacted:" in text
     assert text.endswith("&page=2")
@@ -529,3 +529,41 @@ def test_look_alikes_of_the_review_gaps_stay_readable(value: Any) -> None:
 def test_catalogue_kinds_come_from_detect_secrets() -> None:
     assert find_secrets_in_text(f"x {GITLAB} y")[0][0] == "gitlab_token"
     assert find_secrets_in_text(f"x {SENDGRID} y")[0][0] == "sendgrid_api_key"
+
+
+@pytest.mark.parametrize(
+    "unit",
+    [
+        "glpat-",
+        "SG.",
+        "hf_",
+        "npm_",
+        "%41",
+        "QUFB",
+        "mysql -p",
+        "aws_key'",
+        "AccountKey=",
+        "a-us",
+        "set password ",
+        "xoxb-1-",
+        "pypi-AgEIcHlwaS5vcmc",
+        "AKC",
+        "12345678:",
+        "--password ",
+    ],
+)
+def test_a_megabyte_of_text_hostile_to_the_new_rules_is_scanned_in_linear_time(unit: str) -> None:
+    text = unit * (1024 * 1024 // len(unit))
+    started = time.perf_counter()
+    redact({"content": text}, KEY)
+    redact({"content": elide_long_strings(text)}, KEY)
+    elapsed = time.perf_counter() - started
+    assert elapsed < 5, f"{elapsed:.1f}s for {unit!r}"
+
+
+def test_every_catalogue_pattern_has_its_literals() -> None:
+    catalogue = secret_catalogue()
+    assert {entry.kind for entry in catalogue} >= {"gitlab_token", "sendgrid_api_key", "slack_token", "twilio_api_key"}
+    for entry in catalogue:
+        for literal in entry.shape.triggers:
+            assert literal == literal.lower() or not entry.shape.ignore_case
