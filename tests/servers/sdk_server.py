@@ -4,6 +4,9 @@ server-everything speaks only the handshake era; this one also speaks the statel
 proxy can be tested against both with real implementations.
 """
 
+import json
+from typing import Any
+
 from mcp.server.mcpserver import MCPServer
 
 server = MCPServer("sdk-test-server")
@@ -22,6 +25,16 @@ def echo(message: str) -> str:
 @server.tool(description="Delete a file (does nothing; it is a test)")
 def delete_file(path: str) -> str:
     return f"would delete {path}"
+
+
+@server.tool(description="Store settings (does nothing; it is a test) and return them as JSON")
+def configure(settings: dict[str, Any]) -> str:
+    return json.dumps(settings, ensure_ascii=False, sort_keys=True)
+
+
+@server.tool(description="Fetch a web page (does nothing; it is a test)")
+def fetch(url: str) -> str:
+    return f"would fetch {url}"
 
 
 if __name__ == "__main__":
