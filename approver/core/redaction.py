@@ -607,15 +607,17 @@ def _percent_encoded_secrets(text: str, depth: int) -> Iterator[tuple[str, int, 
 _ELISION_NOTE = re.compile(r"\[… elided: [0-9,]{1,30} characters, [0-9,]{1,30} bytes, sha256:[0-9a-f]{64}\]\Z")
 _ELISION_NOTE_MAX = 200
 MIN_CUT_WORD = 4  # a shorter head gives away less than a token's public prefix
-_ENDS_WITH_MARKER = re.compile(MARKER_PATTERN.pattern + r"\Z")
+MAX_TOKEN_LENGTH = 1024  # longer than any token format: a longer run is a blob (base64, minified text), not a head
+_WORD_ENDS = frozenset(" \t\r\n\"'`,;:(){}[]<>|")  # a marker ends in ']', so a replaced head is not found again
 
 
 def _cut_word(body: str) -> tuple[str, int, int] | None:
+    """The word the cut went through, if it could be the head of a token."""
     start = len(body)
-    while start > 0 and not body[start - 1].isspace():
+    limit = max(0, len(body) - MAX_TOKEN_LENGTH - 1)
+    while start > limit and body[start - 1] not in _WORD_ENDS and not body[start - 1].isspace():
         start -= 1
-    word = body[start:]
-    if len(word) < MIN_CUT_WORD or _ENDS_WITH_MARKER.search(word):
+    if not MIN_CUT_WORD <= len(body) - start <= MAX_TOKEN_LENGTH:
         return None
     return ("cut_off", start, len(body))
 

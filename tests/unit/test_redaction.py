@@ -567,3 +567,13 @@ def test_every_catalogue_pattern_has_its_literals() -> None:
     for entry in catalogue:
         for literal in entry.shape.triggers:
             assert literal == literal.lower() or not entry.shape.ignore_case
+
+
+def test_a_token_head_cut_inside_minified_json_is_hidden_but_a_long_blob_is_kept() -> None:
+    minified = '{"a":"' + "y" * (LOGGED_STRING_LIMIT - 30) + '","auth":"' + GITHUB + '"}'
+    elided = elide_long_strings(minified)
+    head = elided[: LOGGED_STRING_LIMIT].rsplit('"', 1)[1]
+    assert len(head) >= 10 and GITHUB.startswith(head)
+    assert head not in redact(elided, KEY).value
+    blob = elide_long_strings("Q" * 6000)
+    assert redact(blob, KEY).value == blob  # one 4 KB run is no token's head: nothing to hide, nothing hidden
