@@ -631,7 +631,8 @@ def find_secrets_in_text(text: str) -> list[tuple[str, int, int]]:
 
 
 def _find_secrets(text: str, depth: int) -> list[tuple[str, int, int]]:
-    note = _ELISION_NOTE.search(text, max(0, len(text) - _ELISION_NOTE_MAX)) if "elided: " in text[-200:] else None
+    tail_start = max(0, len(text) - _ELISION_NOTE_MAX)
+    note = _ELISION_NOTE.search(text, tail_start) if "elided: " in text[tail_start:] else None
     body = text if note is None else text[: note.start()]  # the note itself is never a secret, nor part of one
     table = _shape_table()
     lowered = _lowered(body)
@@ -871,6 +872,7 @@ class _Frame:
         if isinstance(source, dict):
             command = next((v for k, v in source.items() if isinstance(k, str) and k.lower() in _COMMAND_KEYS), None)
             self.program = _program(command) or program
+            # A name/value pair is a small object; a big one with a `name` member is a record, not a pair.
             self.overrides = _object_overrides(source) if secret_kind is None and len(source) <= 8 else {}
         else:
             self.program = program

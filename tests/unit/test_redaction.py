@@ -572,7 +572,7 @@ def test_every_catalogue_pattern_has_its_literals() -> None:
 def test_a_token_head_cut_inside_minified_json_is_hidden_but_a_long_blob_is_kept() -> None:
     minified = '{"a":"' + "y" * (LOGGED_STRING_LIMIT - 30) + '","auth":"' + GITHUB + '"}'
     elided = elide_long_strings(minified)
-    head = elided[: LOGGED_STRING_LIMIT].rsplit('"', 1)[1]
+    head = elided[:LOGGED_STRING_LIMIT].rsplit('"', 1)[1]
     assert len(head) >= 10 and GITHUB.startswith(head)
     assert head not in redact(elided, KEY).value
     blob = elide_long_strings("Q" * 6000)
