@@ -11,7 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from approver.core.log_format import LOGGED_STRING_LIMIT, elide_long_strings
-from approver.core.redaction import MARKER_PATTERN, find_secrets_in_text, redact, secret_catalogue
+from approver.core.redaction import (
+    _CATALOGUE_PLUGINS,
+    MARKER_PATTERN,
+    find_secrets_in_text,
+    redact,
+    secret_catalogue,
+)
 
 KEY = b"test fingerprint key"
 GITHUB = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
@@ -563,6 +569,8 @@ def test_a_megabyte_of_text_hostile_to_the_new_rules_is_scanned_in_linear_time(u
 
 def test_every_catalogue_pattern_has_its_literals() -> None:
     catalogue = secret_catalogue()
+    used = {entry.plugin for entry in catalogue}
+    assert used == {class_name for _, class_name, _ in _CATALOGUE_PLUGINS}, "a detect-secrets plugin changed"
     assert {entry.kind for entry in catalogue} >= {"gitlab_token", "sendgrid_api_key", "slack_token", "twilio_api_key"}
     for entry in catalogue:
         for literal in entry.shape.triggers:
