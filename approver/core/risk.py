@@ -1272,7 +1272,8 @@ def _shell_reasons(arguments: _Arguments, tool: _Tool, findings: _Findings) -> N
         reported: set[str] = set()  # one reason per code and string: the graver pattern comes first
         # A command is read as written and, if quotes or backslashes change it, as the shell reads its words.
         words = _shell_words(site.text) if runs else None
-        for text, disguised in ((site.text, False), *(((words, True),) if words is not None else ())):
+        readings = [(site.text, False)] + ([(words, True)] if words is not None else [])
+        for text, disguised in readings:
             lowered = _lowered(text)
             for shell in _SHELL_PATTERNS:
                 found = _worst_match(shell, lowered)
