@@ -20,6 +20,7 @@ from __future__ import annotations
 import ipaddress
 import posixpath
 import re
+import shlex
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -29,8 +30,9 @@ from urllib.parse import unquote
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from approver.core.hosts import HostError, idn_forms, imitated_site, split_site
 from approver.core.models import ToolCall
-from approver.core.redaction import find_secrets_in_text, normalize_name, redact
+from approver.core.redaction import find_secrets_in_text, normalize_name, redact, secret_catalogue
 
 
 class RiskLevel(StrEnum):
@@ -132,6 +134,10 @@ _SECRET_LABELS = {
     "slack_token": "a Slack token",
     "slack_webhook": "a Slack webhook address",
     "google_api_key": "a Google API key",
+    "hugging_face_token": "a Hugging Face token",
+    "npm_token": "an npm token",
+    "aws_secret_access_key": "an AWS secret access key",
+    "cut_off": "the start of a value cut off for the log",
     "jwt": "a login token (JWT)",
     "private_key": "a private key",
     "bearer_token": "a bearer token",
@@ -634,7 +640,7 @@ def _secret_reasons(call: ToolCall, findings: _Findings) -> None:
     for finding in found:
         by_kind.setdefault(finding.kind, []).append(_pointer_to_location(finding.pointer))
     for kind, places in by_kind.items():
-        label = _SECRET_LABELS.get(kind, "a secret")
+        label = _SECRET_LABELS.get(kind) or _catalogue_label(kind)
         where = ", ".join(f"'{_show(place, 40)}'" for place in places[:3]) + (" and more" if len(places) > 3 else "")
         if kind in _FIELD_KINDS:
             findings.add(
@@ -650,6 +656,14 @@ def _secret_reasons(call: ToolCall, findings: _Findings) -> None:
                 "this tool is meant to receive it.",
             )
             findings.impact(RiskLevel.HIGH, 5, f"Passes what looks like {label} to the tool.")
+
+
+def _catalogue_label(kind: str) -> str:
+    """detect-secrets' own name for a kind from its catalogue, such as 'a GitLab Token'."""
+    secret_type = next((entry.secret_type for entry in secret_catalogue() if entry.kind == kind), None)
+    if secret_type is None:
+        return "a secret"
+    return f"{'an' if secret_type[:1] in 'AEIOU' else 'a'} {secret_type}"
 
 
 def _pointer_to_location(pointer: str) -> str:
@@ -1224,28 +1238,66 @@ def _lowered(text: str) -> str:
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
+_SHELL_QUOTING = re.compile(r"[\"'\\]")
+MAX_NORMALISED_COMMAND = 65_536  # characters; shlex is pure Python, about a microsecond a character
+
+
+def _shell_words(text: str) -> str | None:
+    """The command as the shell splits it into words: `"ba"sh` is `bash`, `r''m` is `rm`, `\\rm` is `rm`.
+
+    Line by line, so what the patterns look back on stays on its line; a line shlex cannot split (an unbalanced
+    quote) is kept as written. None when there is nothing to remove or the text is too long to split."""
+    if len(text) > MAX_NORMALISED_COMMAND or _SHELL_QUOTING.search(text) is None:
+        return None
+    lines: list[str] = []
+    for line in text.split("\n"):
+        if _SHELL_QUOTING.search(line) is None:
+            lines.append(line)
+            continue
+        lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
+        lexer.whitespace_split = True
+        lexer.commenters = ""
+        try:
+            lines.append(" ".join(lexer))
+        except ValueError:
+            lines.append(line)
+    words = "\n".join(lines)
+    return None if words == text else words
+
+
 def _shell_reasons(arguments: _Arguments, tool: _Tool, findings: _Findings) -> None:
     for site in arguments.sites:
         runs = site.command or tool.runs_commands
-        lowered = _lowered(site.text)
         site_level = RiskLevel.LOW
         reported: set[str] = set()  # one reason per code and string: the graver pattern comes first
-        for shell in _SHELL_PATTERNS:
-            found = _worst_match(shell, lowered)
-            if found is None or found[1][0] in reported:
-                continue
-            match, (code, level, what) = found
-            reported.add(code)
-            snippet = _snippet(site.text, match.start(), match.end())
-            where = _show(site.where, 60)
-            if runs:
-                findings.add(code, level, f"'{where}' contains {what}: `{snippet}`.")
-            else:
-                level = _lower(level)
-                findings.add(
-                    code, level, f"'{where}' contains {what} (`{snippet}`); it runs if this text is ever executed."
-                )
-            site_level = max_level([site_level, level])
+        # A command is read as written and, if quotes or backslashes change it, as the shell reads its words.
+        words = _shell_words(site.text) if runs else None
+        readings = [(site.text, False)] + ([(words, True)] if words is not None else [])
+        for text, disguised in readings:
+            lowered = _lowered(text)
+            for shell in _SHELL_PATTERNS:
+                found = _worst_match(shell, lowered)
+                if found is None or found[1][0] in reported:
+                    continue
+                match, (code, level, what) = found
+                reported.add(code)
+                snippet = _snippet(text, match.start(), match.end())
+                where = _show(site.where, 60)
+                if disguised:
+                    findings.add(
+                        code,
+                        level,
+                        f"'{where}' contains {what}, hidden by quotes or backslashes inside its words: `{snippet}` "
+                        "once the shell removes them.",
+                    )
+                elif runs:
+                    findings.add(code, level, f"'{where}' contains {what}: `{snippet}`.")
+                else:
+                    level = _lower(level)
+                    findings.add(
+                        code, level, f"'{where}' contains {what} (`{snippet}`); it runs if this text is ever executed."
+                    )
+                site_level = max_level([site_level, level])
         if runs and site.text.strip():
             command_level = max_level([site_level, _CATEGORIES["exec"][0] if tool.runs_commands else RiskLevel.MEDIUM])
             findings.impact(command_level, 0, f"Runs `{_show(site.text.strip(), 100)}` on your computer.")
@@ -1452,8 +1504,9 @@ def _host_reasons(link: _Link, where: str, findings: _Findings) -> tuple[str, Ri
     if host == "localhost" or host.endswith(".localhost"):
         findings.add("url.local_network", RiskLevel.MEDIUM, f"{_show(host, 60)} is this computer itself.")
         return _show(host, 60), RiskLevel.MEDIUM
-    unicode_form, ascii_form = _idn_forms(host)
-    if unicode_form is None or ascii_form is None:
+    try:
+        unicode_form, ascii_form = idn_forms(host, _DOTS.split(host))
+    except HostError:
         findings.add(
             "url.malformed_host",
             RiskLevel.MEDIUM,
@@ -1461,9 +1514,23 @@ def _host_reasons(link: _Link, where: str, findings: _Findings) -> tuple[str, Ri
             "differently.",
         )
         return _show(host, 60), max_level([level, RiskLevel.MEDIUM])
+    subdomain, site = split_site(unicode_form)
+    notes = [_show(ascii_form, 80)] if unicode_form != ascii_form else []
+    if site and site != unicode_form:
+        notes.append(f"site: {_show(site, 60)}")
+    display = _show(unicode_form, 60) + (f" ({'; '.join(notes)})" if notes else "")
+    imitated = imitated_site(site) if site else None
+    if imitated is not None:
+        findings.add(
+            "url.lookalike",
+            RiskLevel.HIGH,
+            f"The web address {display} looks like {imitated}, but it is a different site "
+            f"({_show(site, 60)}): its letters only resemble those of {imitated}.",
+        )
+        level = RiskLevel.HIGH
+    level = max_level([level, _deceptive_subdomain_reasons(display, subdomain, site, findings)])
     if unicode_form != ascii_form:
         scripts = _mixed_scripts(unicode_form)
-        display = f"{_show(unicode_form, 60)} ({_show(ascii_form, 80)})"
         if scripts:
             findings.add(
                 "url.lookalike",
@@ -1471,14 +1538,37 @@ def _host_reasons(link: _Link, where: str, findings: _Findings) -> tuple[str, Ri
                 f"The web address {display} mixes letters from different alphabets ({' and '.join(scripts)}), a "
                 "common trick to imitate a familiar site.",
             )
-            return display, max_level([level, RiskLevel.HIGH])
-        findings.add(
-            "url.idn",
-            RiskLevel.MEDIUM,
-            f"The web address {display} uses non-English letters; look-alike letters can imitate a familiar site.",
-        )
-        return display, max_level([level, RiskLevel.MEDIUM])
-    return _show(host, 60), level
+            return display, RiskLevel.HIGH
+        if imitated is None:
+            findings.add(
+                "url.idn",
+                RiskLevel.MEDIUM,
+                f"The web address {display} uses non-English letters; look-alike letters can imitate a familiar site.",
+            )
+            level = max_level([level, RiskLevel.MEDIUM])
+    return display, level
+
+
+# Suffixes a person takes for the end of a web address when they appear inside one: `paypal.com.evil.net`,
+# `evil.github.io.attacker.co.uk`. Country codes alone are left out (`api.eu.example.com` is ordinary).
+_FAMILIAR_SUFFIXES = frozenset({"com", "net", "org", "io", "gov", "edu"})
+
+
+def _deceptive_subdomain_reasons(display: str, subdomain: str, site: str, findings: _Findings) -> RiskLevel:
+    """A subdomain that reads as a site of its own: everything before the site is chosen by whoever owns it."""
+    if "." not in subdomain:
+        return RiskLevel.LOW
+    inner_site = split_site(subdomain)[1]
+    inner_suffix = inner_site.partition(".")[2]
+    if not inner_site or not ("." in inner_suffix or inner_suffix in _FAMILIAR_SUFFIXES):
+        return RiskLevel.LOW
+    findings.add(
+        "url.deceptive_subdomain",
+        RiskLevel.HIGH,
+        f"The web address {display} starts like {_show(inner_site, 60)}, but it belongs to {_show(site, 60)}: "
+        f"everything before '{_show(site, 60)}' is chosen freely by whoever owns that site.",
+    )
+    return RiskLevel.HIGH
 
 
 def _ip_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -1509,26 +1599,6 @@ def _ip_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | No
     for index, number in enumerate(numbers[:-1]):
         value += number << (8 * (3 - index))
     return ipaddress.IPv4Address(value)
-
-
-def _idn_forms(host: str) -> tuple[str | None, str | None]:
-    """(Unicode form, ASCII punycode form) of a host name via the stdlib IDNA 2003 codec; None where invalid."""
-    labels = _DOTS.split(host)
-    unicode_labels: list[str] = []
-    ascii_labels: list[str] = []
-    for label in labels:
-        if not label:
-            return None, None
-        try:
-            if label.isascii():
-                ascii_labels.append(label)
-                unicode_labels.append(label.encode("ascii").decode("idna") if label.startswith("xn--") else label)
-            else:
-                ascii_labels.append(label.encode("idna").decode("ascii"))
-                unicode_labels.append(ascii_labels[-1].encode("ascii").decode("idna"))
-        except UnicodeError:
-            return None, None
-    return ".".join(unicode_labels), ".".join(ascii_labels)
 
 
 _SCRIPT_GROUPS = {"HIRAGANA": "CJK", "KATAKANA": "CJK", "HANGUL": "CJK", "IDEOGRAPHIC": "CJK", "HALFWIDTH": "CJK"}

@@ -22,6 +22,7 @@ from enum import StrEnum
 from typing import Any
 
 from approver.core.approval import ApprovalRequest
+from approver.core.hosts import HostError, idn_forms
 from approver.core.models import Decision
 from approver.core.risk import RiskLevel
 
@@ -192,21 +193,17 @@ def _hosts_in(text: str, key: str | None) -> list[str]:
 
 
 def _ascii_form(host: str) -> str | None:
+    """The name DNS is asked for (IDNA 2008 / UTS 46, as browsers do); None when it is not a valid name."""
     try:
-        return ".".join(
-            label if label.isascii() else label.encode("idna").decode("ascii") for label in host.rstrip(".").split(".")
-        )
-    except UnicodeError:
+        return idn_forms(host, host.rstrip(".").split("."))[1]
+    except HostError:
         return None
 
 
 def _unicode_form(host: str) -> str | None:
     try:
-        return ".".join(
-            label.encode("ascii").decode("idna") if label.lower().startswith("xn--") else label
-            for label in host.split(".")
-        )
-    except UnicodeError:
+        return idn_forms(host, host.split("."))[0]
+    except HostError:
         return None
 
 

@@ -5,7 +5,9 @@ proxy can be tested against both with real implementations. Its file tools reall
 Python server would (open() resolves the path as the OS does), so tests can prove what a server opened.
 """
 
+import json
 from pathlib import Path
+from typing import Any
 
 from mcp.server.mcpserver import MCPServer
 
@@ -40,6 +42,16 @@ def read_multiple_files(paths: list[str]) -> str:
 @server.tool(description="Double a number")
 def double(value: float) -> str:
     return f"doubled: {value * 2}"
+
+
+@server.tool(description="Store settings (does nothing; it is a test) and return them as JSON")
+def configure(settings: dict[str, Any]) -> str:
+    return json.dumps(settings, ensure_ascii=False, sort_keys=True)
+
+
+@server.tool(description="Fetch a web page (does nothing; it is a test)")
+def fetch(url: str) -> str:
+    return f"would fetch {url}"
 
 
 if __name__ == "__main__":

@@ -94,6 +94,13 @@ def test_look_alike_hosts_are_flagged_with_their_real_name() -> None:
     assert "displays as 'аpple.com'" in lookalikes[1].text
 
 
+def test_the_real_name_of_a_host_follows_idna_2008() -> None:
+    presentation = present(approval_request({"url": "https://faß.de/login"}, tool="fetch", server="web"))
+    [lookalike] = [flag for flag in presentation.flags if flag.kind is FlagKind.LOOKALIKE]
+    assert "its real name is xn--fa-hia.de" in lookalike.text  # IDNA 2003 said fass.de, another registration
+    assert "fass.de" not in presentation.shown_text()
+
+
 def test_a_fifty_kilobyte_argument_is_shown_whole_with_its_size() -> None:
     lines = [f"line {number:05d} " + "x" * 90 for number in range(500)]
     lines[250] = "y" * 3000  # one line longer than a display line

@@ -1,14 +1,23 @@
+import base64
 import hashlib
 import hmac
 import json
 import time
+import urllib.parse
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from approver.core.redaction import MARKER_PATTERN, find_secrets_in_text, redact
+from approver.core.log_format import LOGGED_STRING_LIMIT, elide_long_strings
+from approver.core.redaction import (
+    _CATALOGUE_PLUGINS,
+    MARKER_PATTERN,
+    find_secrets_in_text,
+    redact,
+    secret_catalogue,
+)
 
 KEY = b"test fingerprint key"
 GITHUB = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
@@ -412,3 +421,167 @@ def test_values_with_nothing_secret_come_back_equal(value: Any) -> None:
     result = redact(value, KEY)
     assert result.value == value
     assert result.findings == []
+
+
+# --- gaps found in review (issue 9): each of these was written raw into the log and the dialog ----------------
+
+PASSWORD = "Hunter2Secret!x9"
+AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+GITLAB = "glpat-" + "xY3zA9bC8dE7fG6hJ5kL"
+NPM = "npm_" + "aB3dE5gH7jK9mN1pQ3sT5vW7yZ9bC1dF3hJ5"
+HUGGING_FACE = "hf_" + "aBcDeFgHiJkLmNoPqRsTuVwXyZaBcDeFgH"
+SENDGRID = "SG." + "aBcDeFgHiJkLmNoPqRsTuV" + "." + "aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789aBcDeFg"
+
+
+def _raw_anywhere(value: Any, secret: str) -> bool:
+    return secret in json.dumps(value, ensure_ascii=False)
+
+
+@pytest.mark.parametrize(
+    ("value", "secret"),
+    [
+        (["--password", PASSWORD], PASSWORD),
+        (["mysql", "-u", "root", "--password", PASSWORD, "db"], PASSWORD),
+        (["mysql", "-uroot", f"-p{PASSWORD}", "db"], PASSWORD),
+        ({"command": "mysql", "args": ["-uroot", f"-p{PASSWORD}"]}, PASSWORD),
+        (f"mysql -u root -p{PASSWORD} db", PASSWORD),
+        (f"mysqldump -h db.local -p'{PASSWORD}' shop > dump.sql", PASSWORD),
+        ([{"name": "DB_PASSWORD", "value": PASSWORD}], PASSWORD),
+        ({"env": [{"Name": "API_KEY", "Value": PASSWORD}]}, PASSWORD),
+        ([["Authorization", f"Basic {PASSWORD}"]], PASSWORD),
+        ({"headers": [["X-Api-Key", PASSWORD], ["Accept", "text/plain"]]}, PASSWORD),
+        (f"aws configure set aws_secret_access_key {AWS_SECRET}", AWS_SECRET),
+        (["aws", "configure", "set", "aws_secret_access_key", AWS_SECRET], AWS_SECRET),
+        ({"value": AWS_SECRET}, AWS_SECRET),
+        (f"the key is {AWS_SECRET} keep it safe", AWS_SECRET),
+        ({"pw": PASSWORD}, PASSWORD),
+        ({"pin": "4711"}, "4711"),
+        ({"\uff50\uff41\uff53\uff53\uff57\uff4f\uff52\uff44": PASSWORD}, PASSWORD),  # fullwidth "password"
+        (f"token {GITLAB}", GITLAB),
+        (f"publish with {NPM}", NPM),
+        (f"HF_HUB {HUGGING_FACE} please", HUGGING_FACE),
+        (f"mail via {SENDGRID}", SENDGRID),
+    ],
+)
+def test_review_gaps_are_redacted(value: Any, secret: str) -> None:
+    result = redact(value, KEY)
+    assert not _raw_anywhere(result.value, secret)
+    assert result.findings
+
+
+@pytest.mark.parametrize(
+    ("encoded", "secret"),
+    [
+        (base64.b64encode(GITHUB.encode()).decode(), GITHUB),
+        (base64.urlsafe_b64encode(f'{{"token": "{GITHUB}"}}'.encode()).decode().rstrip("="), GITHUB),
+        ("".join(f"%{byte:02X}" for byte in GITHUB.encode()), GITHUB),
+        (urllib.parse.quote(f"password={PASSWORD}", safe=""), PASSWORD),
+        (urllib.parse.quote(base64.b64encode(f"https://bob:{PASSWORD}@db.test".encode()).decode(), safe=""), PASSWORD),
+    ],
+    ids=["base64", "base64url-json", "percent-every-byte", "percent-query", "percent-base64"],
+)
+def test_encoded_tokens_are_redacted(encoded: str, secret: str) -> None:
+    result = redact({"q": f"https://example.com/search?q={encoded}&page=2"}, KEY)
+    text = result.value["q"]
+    assert encoded not in text
+    assert secret not in urllib.parse.unquote(text)
+    query = text.split("q=")[1].split("&")[0]
+    assert secret not in base64.b64decode(query + "==", validate=False).decode(errors="replace")
+    assert text.startswith("https://example.com/search?q=")
+    assert "[redacted:" in text
+    assert text.endswith("&page=2")
+
+
+def test_encoded_plain_text_is_left_alone() -> None:
+    text = "aGVsbG8gd29ybGQsIHRoaXMgaXMgZmluZQ== and caf%C3%A9%20au%20lait"
+    assert redact({"q": text}, KEY).value == {"q": text}
+
+
+@pytest.mark.parametrize("cut", [5, 12, 30, 39])
+def test_the_head_of_a_token_cut_at_the_log_limit_is_not_left_raw(cut: int) -> None:
+    prefix = "x" * (LOGGED_STRING_LIMIT - cut) + " "
+    elided = elide_long_strings({"content": prefix + GITHUB + " and more text after it"})
+    head = GITHUB[: cut - 1]
+    assert head in elided["content"]  # the log keeps only the head of the token
+    result = redact(elided, KEY)
+    assert head not in result.value["content"]
+    assert result.value["content"].startswith(prefix + "[redacted:")
+    assert "elided:" in result.value["content"]  # the elision note stays readable
+    assert redact(result.value, KEY).value == result.value
+
+
+def test_a_cut_that_falls_between_words_redacts_nothing_extra() -> None:
+    elided = elide_long_strings({"content": "word " * 1000})
+    assert redact(elided, KEY).value == elided
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        ["mkdir", "-p", "/tmp/x"],
+        ["ssh", "-p2222", "host"],
+        ["--name", "password"],
+        [{"name": "PATH", "value": "/usr/bin"}],
+        [["Accept", "text/plain"]],
+        {"value": "3f8a9c2e7b1d4f6a0c5e8b2d9f7a1c3e6b4d8f0a"},  # a git commit hash, not an AWS secret
+        {"value": "/usr/local/lib/python3.11/site-packages/x"},
+        {"pinned": True, "spin": "fast"},
+    ],
+)
+def test_look_alikes_of_the_review_gaps_stay_readable(value: Any) -> None:
+    assert redact(value, KEY).value == value
+
+
+def test_catalogue_kinds_come_from_detect_secrets() -> None:
+    assert find_secrets_in_text(f"x {GITLAB} y")[0][0] == "gitlab_token"
+    assert find_secrets_in_text(f"x {SENDGRID} y")[0][0] == "sendgrid_api_key"
+
+
+@pytest.mark.parametrize(
+    "unit",
+    [
+        "glpat-",
+        "SG.",
+        "hf_",
+        "npm_",
+        "%41",
+        "QUFB",
+        "mysql -p",
+        "aws_key'",
+        "AccountKey=",
+        "a-us",
+        "set password ",
+        "xoxb-1-",
+        "pypi-AgEIcHlwaS5vcmc",
+        "AKC",
+        "12345678:",
+        "--password ",
+    ],
+)
+def test_a_megabyte_of_text_hostile_to_the_new_rules_is_scanned_in_linear_time(unit: str) -> None:
+    text = unit * (1024 * 1024 // len(unit))
+    started = time.perf_counter()
+    redact({"content": text}, KEY)
+    redact({"content": elide_long_strings(text)}, KEY)
+    elapsed = time.perf_counter() - started
+    assert elapsed < 5, f"{elapsed:.1f}s for {unit!r}"
+
+
+def test_every_catalogue_pattern_has_its_literals() -> None:
+    catalogue = secret_catalogue()
+    used = {entry.plugin for entry in catalogue}
+    assert used == {class_name for _, class_name, _ in _CATALOGUE_PLUGINS}, "a detect-secrets plugin changed"
+    assert {entry.kind for entry in catalogue} >= {"gitlab_token", "sendgrid_api_key", "slack_token", "twilio_api_key"}
+    for entry in catalogue:
+        for literal in entry.shape.triggers:
+            assert literal == literal.lower() or not entry.shape.ignore_case
+
+
+def test_a_token_head_cut_inside_minified_json_is_hidden_but_a_long_blob_is_kept() -> None:
+    minified = '{"a":"' + "y" * (LOGGED_STRING_LIMIT - 30) + '","auth":"' + GITHUB + '"}'
+    elided = elide_long_strings(minified)
+    head = elided[:LOGGED_STRING_LIMIT].rsplit('"', 1)[1]
+    assert len(head) >= 10 and GITHUB.startswith(head)
+    assert head not in redact(elided, KEY).value
+    blob = elide_long_strings("Q" * 6000)
+    assert redact(blob, KEY).value == blob  # one 4 KB run is no token's head: nothing to hide, nothing hidden
