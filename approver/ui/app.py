@@ -30,7 +30,7 @@ from approver.ui.approval_queue import ApprovalQueue
 from approver.ui.desktop import DesktopApp
 from approver.ui.desktop_approver import DesktopApprover
 from approver.ui.icons import app_icon
-from approver.ui.settings import load_settings, settings_file
+from approver.ui.settings import AppSettings, SettingsStore, settings_file
 from approver.ui.single_instance import Running, activate_running_app
 from approver.ui.tray import Tray
 
@@ -67,17 +67,17 @@ async def _show_failure(message: str) -> None:
 
 
 async def _run(home: Home, policy_file: Path | None) -> int:
-    path = settings_file(home)
-    settings, settings_problem = load_settings(path)
-    if settings_problem:
-        _say(settings_problem)
     queue = ApprovalQueue()
-    approver = DesktopApprover(queue, settings)
+    approver = DesktopApprover(queue, AppSettings())  # the defaults (deny at the deadline) until the settings are read
     try:
         async with running_service(home, policy_file, approver, mode="desktop") as server:
-            desktop = DesktopApp(
-                home, server, approver, queue, settings=settings, settings_path=path, settings_problem=settings_problem
-            )
+            # The settings are sealed with the rules' integrity key, which lives in the keyring the service opened.
+            integrity = server.service.policies.integrity
+            store = SettingsStore(settings_file(home), integrity.mac if integrity is not None else None)
+            loaded = await asyncio.to_thread(store.load)  # a keyring call: off the UI thread
+            if loaded.problem:
+                _say(loaded.problem)
+            desktop = DesktopApp(home, server, approver, queue, settings_store=store, loaded=loaded)
             server.on_activate = desktop.bring_forward
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):

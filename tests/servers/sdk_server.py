@@ -24,5 +24,10 @@ def delete_file(path: str) -> str:
     return f"would delete {path}"
 
 
+@server.tool(description="Run a shell command (does nothing; it is a test)")
+def run_command(command: str) -> str:
+    return f"would run {command}"
+
+
 if __name__ == "__main__":
     server.run("stdio")
