@@ -253,6 +253,8 @@ class DesktopApp:
             window.general.changed.connect(self.apply_settings)
             window.general.confirm_outside.connect(self.confirm_outside_settings)
             window.general.keep_mine.connect(self.keep_settings)
+            if self.settings_asked is not None:
+                window.tabs.setCurrentWidget(window.general)  # where the confirmation waits
             window.general.lockdown_toggled.connect(self.set_lockdown)
             window.general.open_log.connect(self.open_log)
             self.settings_window = window

@@ -102,7 +102,7 @@ class CodeDialog(QDialog):
         self.setAccessibleName("Confirm that it is you")
         self._code = new_code()
         self._tries_left = CODE_ATTEMPTS
-        intro = plain_label(
+        self.intro = plain_label(
             f"{why}\n\nTo show that a person, not a program, is answering, type the code in the picture below.",
             selectable=True,
         )
@@ -119,20 +119,19 @@ class CodeDialog(QDialog):
         self.cancel_button.setAccessibleName("Cancel: do not confirm")
         self.confirm_button = QPushButton("Confirm")
         self.confirm_button.setAccessibleName("Confirm with the code typed")
-        self.confirm_button.setDefault(True)
+        self.confirm_button.setDefault(True)  # Return in the field presses it
         buttons = QHBoxLayout()
         buttons.addStretch(1)
         buttons.addWidget(self.cancel_button)
         buttons.addWidget(self.confirm_button)
         layout = QVBoxLayout(self)
-        layout.addWidget(intro)
+        layout.addWidget(self.intro)
         layout.addWidget(self.picture)
         layout.addWidget(self.entry)
         layout.addWidget(self.message)
         layout.addLayout(buttons)
         self.cancel_button.clicked.connect(self.reject)
         self.confirm_button.clicked.connect(self.check)
-        self.entry.returnPressed.connect(self.check)
         self.entry.setFocus()
 
     def check(self) -> None:
