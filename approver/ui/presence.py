@@ -39,7 +39,7 @@ CODE_ATTEMPTS = 3  # then the proof fails; a new one starts with a new code
 POLKIT_ACTION = "org.mcp-approver.confirm-presence"
 POLKIT_ACTIONS_DIR = Path("/usr/share/polkit-1/actions")
 # pkcheck's errors when polkit cannot ask anyone: no agent registered for the session, or no polkit daemon.
-UNAVAILABLE = ("No authentication agent", "Error getting authority")
+UNAVAILABLE = ("no agent is available", "No authentication agent", "Error getting authority")
 PROOF_TITLE = "MCP Approver — Confirm that it is you"
 
 
