@@ -62,6 +62,14 @@ class DesktopApp:
         self.queue.presence = self.presence
         self._cancel_settings_proof: Callable[[], None] | None = None
         approver.apply(self.settings)
+        in_force = widenings(AppSettings(), self.settings)
+        if loaded.trusted and in_force:
+            # Sealed, but wider than the defaults: on record at every start, so a seal forged with the keyring's
+            # key (which a same-user agent can read) or an old sealed file put back still shows in the log.
+            self._log_settings(
+                f"settings in force at start: MCP Approver will {describe_widenings(in_force)}",
+                {"trusted": True, "widening": list(in_force), "changed": changed_values(AppSettings(), self.settings)},
+            )
         if not loaded.trusted:
             self._log_settings(
                 "the settings file was changed outside MCP Approver"

@@ -149,3 +149,11 @@ def test_a_widening_change_on_the_page_needs_proof_and_a_refused_one_is_undone(q
     assert desktop.presence_in_force() is PresenceCheck.CRITICAL  # turning it off needs proof itself
     type_the_code(qtbot, app)
     assert desktop.presence_in_force() is PresenceCheck.OFF
+
+
+def test_sealed_settings_wider_than_the_defaults_are_logged_at_every_start(qtbot: QtBot, desktop: Desktop) -> None:
+    desktop.store.save(AppSettings(deadline_action=Decision.ALLOW, notifications=False))  # sealed, as by the app
+    desktop.start()
+    [at_start] = desktop.settings_changes()
+    assert at_start["reason"] == "settings in force at start: MCP Approver will allow calls nobody answered"
+    assert at_start["trusted"] is True and at_start["widening"] == ["deadline_action"]

@@ -18,7 +18,7 @@ from approver.core.approval import HumanAnswer, Scope
 from approver.core.models import Decision
 from approver.core.risk import RiskLevel
 from approver.service.policy_store import PolicyStore
-from approver.ui.approval_dialog import ApprovalDialog
+from approver.ui.approval_dialog import ApprovalDialog, RuleDraftDialog
 from approver.ui.presence import (
     CODE_ALPHABET,
     CODE_LENGTH,
@@ -191,6 +191,19 @@ def test_an_ordinary_call_needs_proof_only_to_allow_more_than_itself(
     QTest.mouseClick(getattr(dialog, button), Qt.MouseButton.LeftButton)
     assert (given == []) is asks
     assert bool([child for child in dialog.findChildren(CodeDialog) if child.isVisible()]) is asks
+
+
+def test_always_allow_needs_proof_and_deny_always_does_not(qtbot: QtBot) -> None:
+    dialog = open_dialog(qtbot, code_gate(), {"a": 1, "b": 2}, "add")
+    given = answers(dialog)
+    QTest.mouseClick(dialog.always_allow_button, Qt.MouseButton.LeftButton)
+    [draft] = dialog.findChildren(RuleDraftDialog)
+    QTest.mouseClick(draft.save_button, Qt.MouseButton.LeftButton)
+    assert given == []
+    QTest.mouseClick(code_dialog(dialog).cancel_button, Qt.MouseButton.LeftButton)
+    QTest.mouseClick(dialog.deny_always_button, Qt.MouseButton.LeftButton)
+    [answer] = given
+    assert (answer.decision, answer.scope) == (Decision.DENY, Scope.ALWAYS)
 
 
 def test_without_a_polkit_daemon_the_real_pkcheck_falls_back_to_the_code(qtbot: QtBot) -> None:
