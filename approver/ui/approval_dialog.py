@@ -518,15 +518,29 @@ class ApprovalDialog(QDialog):
     ) -> None:
         self._cancel_proof = None
         if proof is not None:
-            self._settle(decision, scope, minutes, rule)
+            self._settle(decision, scope, minutes, rule, proof)
 
-    def _settle(self, decision: Decision, scope: Scope, minutes: int | None, rule: dict[str, object] | None) -> None:
+    def _settle(
+        self,
+        decision: Decision,
+        scope: Scope,
+        minutes: int | None,
+        rule: dict[str, object] | None,
+        proof: Proof | None = None,
+    ) -> None:
         if self._settled:
             return
         self._settled = True
         self._ticker.stop()
         self._stop_proof()
-        answer = HumanAnswer(decision=decision, scope=scope, minutes=minutes, rule=rule, shown_digest=self.shown_digest)
+        answer = HumanAnswer(
+            decision=decision,
+            scope=scope,
+            minutes=minutes,
+            rule=rule,
+            shown_digest=self.shown_digest,
+            presence=proof.value if proof is not None else None,
+        )
         self.hide()
         self.answered.emit(answer)
 

@@ -145,7 +145,7 @@ def test_allowing_a_critical_call_waits_for_the_code(qtbot: QtBot) -> None:
     QTest.keyClicks(asking.entry, asking._code)
     QTest.keyClick(asking.entry, Qt.Key.Key_Return)
     [answer] = given
-    assert (answer.decision, answer.scope) == (Decision.ALLOW, Scope.ONCE)
+    assert (answer.decision, answer.scope, answer.presence) == (Decision.ALLOW, Scope.ONCE, "a typed code")
 
 
 def test_a_cancelled_proof_leaves_the_question_open_and_deny_needs_none(qtbot: QtBot) -> None:
