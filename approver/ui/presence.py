@@ -133,6 +133,7 @@ class CodeDialog(QDialog):
         self.cancel_button.clicked.connect(self.reject)
         self.confirm_button.clicked.connect(self.check)
         self.entry.setFocus()
+        self.setMinimumWidth(460)  # the title in full
 
     def check(self) -> None:
         if code_matches(self._code, self.entry.text()):

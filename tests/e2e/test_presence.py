@@ -20,6 +20,7 @@ from tests.e2e.test_desktop import (
     _command,
     press,
     running_app,
+    screenshot,
     sdk_client,
     text_of,
     wait_for_window,
@@ -83,6 +84,8 @@ async def test_a_synthetic_ctrl_return_does_not_allow_a_critical_call(
             await asyncio.wait([call, asking], return_when=asyncio.FIRST_COMPLETED)
             assert not call.done(), f"a synthetic key press decided the call: {text_of(call.result())}"
             proof = await asking
+            await asyncio.sleep(0.5)  # painted
+            await screenshot(app.env, "presence-code.png")
             title = await _command(app.env, "xdotool", "getwindowname", proof)
             assert not call.done() and not decisions(home)  # still held: a key press is not a person
             for _ in range(3):  # blind guesses; each wrong one shows a fresh code, the third ends the proof
