@@ -158,6 +158,9 @@ class PresenceGate:
     def __init__(self, setting: Callable[[], PresenceCheck], *, use_polkit: Callable[[], bool] = polkit_available):
         self.setting = setting
         self.use_polkit = use_polkit
+        # pkcheck runs have no Qt parent (a window closing mid-question must not destroy a running QProcess
+        # under its own signal handlers); this keeps each alive until it has finished.
+        self._checks: set[QProcess] = set()
 
     def required(self, *, critical: bool = False, widening: bool = False) -> bool:
         return needs_presence(self.setting(), critical=critical, widening=widening)
@@ -177,14 +180,17 @@ class PresenceGate:
         return dialog.reject
 
     def _prove_with_polkit(self, parent: QWidget, why: str, done: Done) -> Callable[[], None]:
-        process = QProcess(parent)
+        process = QProcess()
+        self._checks.add(process)
         # Our own process is the subject: the agent asks for the password of the user running the app.
         process.setProgram("pkcheck")
         process.setArguments(["--action-id", POLKIT_ACTION, "--process", str(os.getpid()), "--allow-user-interaction"])
         cancelled = False
+        cancel_code: Callable[[], None] | None = None  # the typed code asked for instead
 
         def finished(code: int, _status: QProcess.ExitStatus) -> None:
             error = bytes(process.readAllStandardError().data()).decode("utf-8", "replace")
+            self._checks.discard(process)
             process.deleteLater()
             if cancelled:
                 return
@@ -195,17 +201,25 @@ class PresenceGate:
 
         def unavailable() -> None:
             # polkit is installed but cannot ask (no agent in this session, e.g. a bare window manager): the code.
-            self._prove_with_code(parent, why + "\n\n(No password dialog is available on this desktop.)", done)
+            nonlocal cancel_code
+            cancel_code = self._prove_with_code(
+                parent, why + "\n\n(No password dialog is available on this desktop.)", done
+            )
 
         def failed_to_start(error: QProcess.ProcessError) -> None:
-            if error is QProcess.ProcessError.FailedToStart and not cancelled:
+            if error is QProcess.ProcessError.FailedToStart:
+                self._checks.discard(process)
                 process.deleteLater()
-                unavailable()
+                if not cancelled:
+                    unavailable()
 
         def cancel() -> None:
             nonlocal cancelled
             cancelled = True
-            process.kill()
+            if process in self._checks:
+                process.kill()  # finished follows, and lets it go
+            if cancel_code is not None:
+                cancel_code()
 
         process.finished.connect(finished)
         process.errorOccurred.connect(failed_to_start)
