@@ -30,6 +30,7 @@ from approver.ui.approval_queue import ApprovalQueue
 from approver.ui.desktop import DesktopApp
 from approver.ui.desktop_approver import DesktopApprover
 from approver.ui.icons import app_icon
+from approver.ui.presence import PresenceGate
 from approver.ui.settings import AppSettings, SettingsStore, settings_file
 from approver.ui.single_instance import Running, activate_running_app
 from approver.ui.tray import Tray
@@ -68,7 +69,10 @@ async def _show_failure(message: str) -> None:
 
 async def _run(home: Home, policy_file: Path | None) -> int:
     queue = ApprovalQueue()
-    approver = DesktopApprover(queue, AppSettings())  # the defaults (deny at the deadline) until the settings are read
+    # Until the sealed settings are read, a question that arrives meets the defaults: deny at the deadline, and
+    # proof of presence for critical calls and for anything that allows more.
+    approver = DesktopApprover(queue, AppSettings())
+    queue.presence = PresenceGate(lambda: AppSettings().presence_check)
     try:
         async with running_service(home, policy_file, approver, mode="desktop") as server:
             # The settings are sealed with the rules' integrity key, which lives in the keyring the service opened.
