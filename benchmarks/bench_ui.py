@@ -46,7 +46,7 @@ from approver.ui.approval_dialog import ApprovalDialog
 from approver.ui.approval_queue import ApprovalQueue
 from approver.ui.desktop import DesktopApp
 from approver.ui.desktop_approver import DesktopApprover
-from approver.ui.settings import AppSettings
+from approver.ui.settings import AppSettings, LoadedSettings, SettingsStore
 
 APPROVER = [sys.executable, "-m", "approver"]
 RULE_ALLOWED_TOOL = "ruled"
@@ -212,8 +212,8 @@ def measure_latencies(calls: int, workdir: Path) -> dict[str, list[float]]:
                 server,
                 approver,
                 queue,
-                settings=AppSettings(start_at_login=False),
-                settings_path=workdir / "s.json",
+                settings_store=SettingsStore(workdir / "s.json", None),
+                loaded=LoadedSettings(AppSettings(start_at_login=False)),
             )
             client = await asyncio.to_thread(ProxyClient, env, server_script)
             for _ in range(calls):

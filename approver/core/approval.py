@@ -45,6 +45,7 @@ class HumanAnswer(BaseModel):
         default=None, description="With ALWAYS: the rule the person confirmed (a policy rule document)."
     )
     shown_digest: str = Field(description="shown_digest() of the text the person saw when answering.")
+    presence: str | None = Field(default=None, description="The proof of presence given with the answer, if asked.")
 
 
 def shown_digest(text: str) -> str:

@@ -148,6 +148,7 @@ class DecisionService:
     def _accept(self, call: ToolCall, answer: HumanAnswer) -> Verdict:
         allowed = answer.decision is Decision.ALLOW
         scope = answer.scope
+        proven = f", proven present by {answer.presence}" if answer.presence else ""
         if allowed and scope in (Scope.SESSION, Scope.MINUTES):
             minutes = answer.minutes or 0
             until = None if scope is Scope.SESSION else time.monotonic() + minutes * 60
@@ -161,7 +162,7 @@ class DecisionService:
                     decision=answer.decision,
                     actor=Actor.HUMAN,
                     reason=f"the user {'allowed' if allowed else 'denied'} this call; their rule could not be "
-                    f"saved ({exc})",
+                    f"saved ({exc}){proven}",
                     digest=call.digest,
                 )
         what = {
@@ -173,7 +174,7 @@ class DecisionService:
         return Verdict(
             decision=answer.decision,
             actor=Actor.HUMAN,
-            reason=f"the user {'allowed' if allowed else 'denied'} {what}",
+            reason=f"the user {'allowed' if allowed else 'denied'} {what}{proven}",
             digest=call.digest,
         )
 

@@ -30,7 +30,8 @@ from approver.ui.approval_queue import ApprovalQueue
 from approver.ui.desktop import DesktopApp
 from approver.ui.desktop_approver import DesktopApprover
 from approver.ui.icons import app_icon
-from approver.ui.settings import load_settings, settings_file
+from approver.ui.presence import PresenceGate
+from approver.ui.settings import AppSettings, SettingsStore, settings_file
 from approver.ui.single_instance import Running, activate_running_app
 from approver.ui.tray import Tray
 
@@ -67,24 +68,22 @@ async def _show_failure(message: str) -> None:
 
 
 async def _run(home: Home, policy_file: Path | None) -> int:
-    path = settings_file(home)
-    first_run = not path.exists()
-    settings, settings_problem = load_settings(path)
-    if settings_problem:
-        _say(settings_problem)
+    first_run = not settings_file(home).exists()  # asked before the service writes anything
     queue = ApprovalQueue()
-    approver = DesktopApprover(queue, settings)
+    # Until the sealed settings are read, a question that arrives meets the defaults: deny at the deadline, and
+    # proof of presence for critical calls and for anything that allows more.
+    approver = DesktopApprover(queue, AppSettings())
+    queue.presence = PresenceGate(lambda: AppSettings().presence_check)
     try:
         async with running_service(home, policy_file, approver, mode="desktop") as server:
+            # The settings are sealed with the rules' integrity key, which lives in the keyring the service opened.
+            integrity = server.service.policies.integrity
+            store = SettingsStore(settings_file(home), integrity.mac if integrity is not None else None)
+            loaded = await asyncio.to_thread(store.load)  # a keyring call: off the UI thread
+            if loaded.problem:
+                _say(loaded.problem)
             desktop = DesktopApp(
-                home,
-                server,
-                approver,
-                queue,
-                settings=settings,
-                settings_path=path,
-                settings_problem=settings_problem,
-                first_run=first_run,
+                home, server, approver, queue, settings_store=store, loaded=loaded, first_run=first_run
             )
             server.on_activate = desktop.bring_forward
             loop = asyncio.get_running_loop()

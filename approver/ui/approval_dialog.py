@@ -48,6 +48,7 @@ from approver.core.models import Decision
 from approver.core.policy import Effect
 from approver.core.risk import RiskLevel
 from approver.ui.labels import plain_label
+from approver.ui.presence import PresenceGate, Proof
 from approver.ui.presentation import FlagKind, Presentation
 from approver.ui.rule_documents import RuleEditError, problem_with
 from approver.ui.rule_drafts import rule_draft
@@ -182,10 +183,13 @@ class ApprovalDialog(QDialog):
         *,
         arm_delay_ms: int = ARM_DELAY_MS,
         clock: Callable[[], float] = time.time,
+        presence: PresenceGate | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.request = request
+        self.presence = presence
+        self._cancel_proof: Callable[[], None] | None = None  # a proof of presence being asked for
         self.presentation = presentation
         self.shown_digest = shown_digest(presentation.shown_text())
         self._clock = clock
@@ -497,9 +501,58 @@ class ApprovalDialog(QDialog):
     ) -> None:
         if self._settled:
             return
+        presence = self.presence
+        # A synthetic click (any program of the user can send one) must not allow what the settings guard.
+        critical = self.request.risk.level is RiskLevel.CRITICAL
+        if (
+            decision is Decision.ALLOW
+            and presence is not None
+            and presence.required(critical=critical, widening=scope is not Scope.ONCE)
+        ):
+            if self._cancel_proof is None:  # one proof at a time; more presses while it is asked do nothing
+                more = "" if scope is Scope.ONCE else ", and more calls like it"
+                self._cancel_proof = presence.prove(
+                    self,
+                    f"You are allowing this: {self.presentation.headline} ({self.presentation.risk_level.value} "
+                    f"risk){more}.",
+                    lambda proof: self._proved(proof, decision, scope, minutes, rule),
+                )
+            return
+        self._settle(decision, scope, minutes, rule)
+
+    def _proved(
+        self,
+        proof: Proof | None,
+        decision: Decision,
+        scope: Scope,
+        minutes: int | None,
+        rule: dict[str, object] | None,
+    ) -> None:
+        self._cancel_proof = None
+        if proof is not None:
+            self._settle(decision, scope, minutes, rule, proof)
+
+    def _settle(
+        self,
+        decision: Decision,
+        scope: Scope,
+        minutes: int | None,
+        rule: dict[str, object] | None,
+        proof: Proof | None = None,
+    ) -> None:
+        if self._settled:
+            return
         self._settled = True
         self._ticker.stop()
-        answer = HumanAnswer(decision=decision, scope=scope, minutes=minutes, rule=rule, shown_digest=self.shown_digest)
+        self._stop_proof()
+        answer = HumanAnswer(
+            decision=decision,
+            scope=scope,
+            minutes=minutes,
+            rule=rule,
+            shown_digest=self.shown_digest,
+            presence=proof.value if proof is not None else None,
+        )
         self.hide()
         self.answered.emit(answer)
 
@@ -507,9 +560,15 @@ class ApprovalDialog(QDialog):
         """Taken down without an answer from here (the deadline passed, the call was withdrawn, or answered)."""
         self._settled = True
         self._ticker.stop()
+        self._stop_proof()
         if self._draft is not None:
             self._draft.close()
         self.hide()
+
+    def _stop_proof(self) -> None:
+        if self._cancel_proof is not None:
+            cancel, self._cancel_proof = self._cancel_proof, None
+            cancel()
 
     def reject(self) -> None:  # Escape
         self._answer(Decision.DENY)

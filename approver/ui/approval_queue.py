@@ -13,6 +13,7 @@ from PySide6.QtCore import QObject, Signal
 
 from approver.core.approval import ApprovalRequest, HumanAnswer
 from approver.ui.approval_dialog import ARM_DELAY_MS, ApprovalDialog
+from approver.ui.presence import PresenceGate
 from approver.ui.presentation import Presentation
 from approver.ui.windows import bring_forward, show_on_cursor_screen
 
@@ -29,6 +30,7 @@ class ApprovalQueue(QObject):
     def __init__(self, arm_delay_ms: int = ARM_DELAY_MS) -> None:
         super().__init__()
         self.arm_delay_ms = arm_delay_ms
+        self.presence: PresenceGate | None = None  # the app sets it: allowing what the settings guard needs proof
         self._dialogs: dict[int, ApprovalDialog] = {}  # in arrival order
         self._front: int | None = None
 
@@ -37,7 +39,7 @@ class ApprovalQueue(QObject):
     def present(
         self, request: ApprovalRequest, presentation: Presentation, answer: Callable[[HumanAnswer], None]
     ) -> None:
-        dialog = ApprovalDialog(request, presentation, arm_delay_ms=self.arm_delay_ms)
+        dialog = ApprovalDialog(request, presentation, arm_delay_ms=self.arm_delay_ms, presence=self.presence)
         dialog.answered.connect(answer)
         dialog.answered.connect(lambda _answer: self.withdraw(request.id))
         self._dialogs[request.id] = dialog

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from pathlib import Path
+from collections.abc import Callable
+from typing import Any
 
 from PySide6.QtCore import QTimer
 
 from approver.core.approval import ApprovalRequest
+from approver.platform.keystore import KeyStoreError
 from approver.platform.paths import Home
 from approver.service.server import DecisionServer
 from approver.ui import autostart
@@ -18,8 +20,17 @@ from approver.ui.approval_queue import ApprovalQueue
 from approver.ui.desktop_approver import DesktopApprover
 from approver.ui.first_run import FirstRunWindow
 from approver.ui.log_viewer import LogViewer
+from approver.ui.presence import PresenceGate, Proof, needs_presence
 from approver.ui.presentation import make_visible
-from approver.ui.settings import AppSettings, save_settings
+from approver.ui.settings import (
+    AppSettings,
+    LoadedSettings,
+    PresenceCheck,
+    SettingsStore,
+    changed_values,
+    describe_widenings,
+    widenings,
+)
 from approver.ui.settings_window import SettingsWindow
 from approver.ui.tray import Tray, TrayActions, TrayState
 from approver.ui.windows import bring_forward, show_on_cursor_screen
@@ -38,9 +49,8 @@ class DesktopApp:
         approver: DesktopApprover,
         queue: ApprovalQueue,
         *,
-        settings: AppSettings,
-        settings_path: Path,
-        settings_problem: str | None = None,
+        settings_store: SettingsStore,
+        loaded: LoadedSettings,
         first_run: bool = False,
     ) -> None:
         """`first_run`: no settings were ever saved; start at login is asked about, not set up unasked."""
@@ -49,9 +59,32 @@ class DesktopApp:
         self.service = server.service
         self.approver = approver
         self.queue = queue
-        self.settings = settings
-        self.settings_path = settings_path
-        self.settings_problem = settings_problem
+        self.settings_store = settings_store
+        self.settings = loaded.settings
+        self.settings_asked = loaded.asked  # an outside change's widening settings, waiting for a person
+        self.settings_problem = loaded.problem
+        self.presence = PresenceGate(lambda: self.settings.presence_check)
+        self.queue.presence = self.presence
+        self._cancel_settings_proof: Callable[[], None] | None = None
+        approver.apply(self.settings)
+        in_force = widenings(AppSettings(), self.settings)
+        if loaded.trusted and in_force:
+            # Sealed, but wider than the defaults: on record at every start, so a seal forged with the keyring's
+            # key (which a same-user agent can read) or an old sealed file put back still shows in the log.
+            self._log_settings(
+                f"settings in force at start: MCP Approver will {describe_widenings(in_force)}",
+                {"trusted": True, "widening": list(in_force), "changed": changed_values(AppSettings(), self.settings)},
+            )
+        if not loaded.trusted:
+            self._log_settings(
+                "the settings file was changed outside MCP Approver"
+                + (f"; ignored until confirmed: {describe_widenings(loaded.ignored)}" if loaded.ignored else ""),
+                {
+                    "trusted": False,
+                    "ignored": list(loaded.ignored),
+                    "asked": changed_values(loaded.settings, loaded.asked) if loaded.asked else {},
+                },
+            )
         self.lockdown = False
         self.settings_window: SettingsWindow | None = None
         self.log_viewer: LogViewer | None = None
@@ -109,18 +142,99 @@ class DesktopApp:
         print(f"approver: lockdown {'on' if on else 'lifted'}", file=sys.stderr, flush=True)
         self.refresh_tray()
 
-    def apply_settings(self, settings: AppSettings) -> Path | None:
-        """Use, save and act on settings the person chose; returns where the login entry was written, if it was."""
+    def apply_settings(self, settings: AppSettings) -> None:
+        """A change made on the settings page. One that widens needs a person (with proof of presence when the
+        settings ask for it) and is written to the decision log before it applies."""
+        fields = widenings(self.settings, settings)
+        if fields:
+            self._widen_settings(settings, fields, outside=False)
+        else:
+            self._use_settings(settings)
+
+    def confirm_outside_settings(self) -> None:
+        """The person confirms, on the settings page, the widening settings an outside change asked for."""
+        if self.settings_asked is not None:
+            asked = self.settings_asked
+            self._widen_settings(asked, widenings(self.settings, asked), outside=True)
+
+    def keep_settings(self) -> None:
+        """The person keeps the settings in force: the outside change's widening values are dropped (sealed)."""
+        self.settings_asked = None
+        self._use_settings(self.settings)
+
+    def _settings_need_proof(self, fields: tuple[str, ...]) -> bool:
+        current = self.settings.presence_check
+        weaker_proof = "presence_check" in fields and current is not PresenceCheck.OFF  # turning it down needs it
+        return weaker_proof or needs_presence(current, critical=False, widening=True)
+
+    def _widen_settings(self, settings: AppSettings, fields: tuple[str, ...], *, outside: bool) -> None:
+        window = self.settings_window
+        if not self._settings_need_proof(fields):
+            self._widened(settings, fields, None, outside=outside)
+            return
+        if window is None or self._cancel_settings_proof is not None:
+            self._show_settings_page()
+            return
+        window.general.setEnabled(False)  # what is being confirmed cannot change meanwhile
+
+        def proved(proof: Proof | None) -> None:
+            self._cancel_settings_proof = None
+            window.general.setEnabled(True)
+            if proof is None:
+                self._show_settings_page()  # not confirmed: the page shows what is in force again
+            else:
+                self._widened(settings, fields, proof, outside=outside)
+
+        self._cancel_settings_proof = self.presence.prove(
+            window, f"You are changing the settings so that MCP Approver will {describe_widenings(fields)}.", proved
+        )
+
+    def _widened(self, settings: AppSettings, fields: tuple[str, ...], proof: Proof | None, *, outside: bool) -> None:
+        logged = self._log_settings(
+            f"the user changed the settings to {describe_widenings(fields)}"
+            + (" (asked for outside MCP Approver, confirmed in the app)" if outside else ""),
+            {
+                "trusted": True,
+                "widening": list(fields),
+                "changed": changed_values(self.settings, settings),
+                "presence": proof.value if proof is not None else "not required by the settings",
+            },
+        )
+        if not logged:  # a widening nobody can audit does not happen
+            self._show_settings_page()
+            return
+        if outside:
+            self.settings_asked = None
+        self._use_settings(settings)
+
+    def _log_settings(self, reason: str, details: dict[str, Any]) -> bool:
+        try:
+            self.service.log.append_event("settings-change", {"reason": reason, **details})
+        except Exception as exc:  # the log refuses: say so, and let the caller fail closed
+            self.settings_problem = f"a settings change could not be written to the decision log: {exc}"
+            print(f"approver: {self.settings_problem}", file=sys.stderr, flush=True)
+            return False
+        return True
+
+    def _use_settings(self, settings: AppSettings) -> Path | None:
+        """Use, save and act on settings; returns where the login entry was written, if it was."""
         self.settings = settings
         self.settings_problem = None
         self.approver.apply(settings)
         try:
-            save_settings(self.settings_path, settings)
-        except OSError as exc:
+            self.settings_store.save(settings)
+        except (OSError, KeyStoreError) as exc:
             self.settings_problem = f"the settings could not be saved: {exc}"
+        if self.settings_asked is not None:
+            self.settings_problem = "the settings were changed outside MCP Approver; confirm them in Settings → General"
         written = self._sync_autostart()
+        self._show_settings_page()
         self.refresh_tray()
         return written
+
+    def _show_settings_page(self) -> None:
+        if self.settings_window is not None:
+            self.settings_window.general.show_settings(self.settings, self.settings_asked)
 
     def _sync_autostart(self) -> Path | None:
         """Keep the login entry in step with the setting (and pointing at this installation); returns where the
@@ -144,9 +258,16 @@ class DesktopApp:
     def _first_run_answered(self, start_at_login: bool) -> None:
         """OK in the first-run window: save the answers (so it is not asked again) and act on them, saying where
         the login entry went."""
-        written = self.apply_settings(self.settings.model_copy(update={"start_at_login": start_at_login}))
-        if self.settings_window is not None:
-            self.settings_window.general.show_settings(self.settings)
+        chosen = self.settings.model_copy(update={"start_at_login": start_at_login})
+        fields = widenings(self.settings, chosen)
+        # The first answer is the person's own, in the app, about nothing that was in force before: no proof of
+        # presence is asked, but a widening choice is on record like any other.
+        if fields and not self._log_settings(
+            f"the user chose in the first-run window that MCP Approver will {describe_widenings(fields)}",
+            {"trusted": True, "widening": list(fields), "changed": changed_values(self.settings, chosen)},
+        ):
+            return
+        written = self._use_settings(chosen)
         if written is not None:
             print(f"approver: start at login: wrote {written}", file=sys.stderr, flush=True)
             self.tray.notify("MCP Approver will start when you log in", f"Its login entry is {written}")
@@ -179,9 +300,16 @@ class DesktopApp:
     def open_settings(self) -> None:
         window = self.settings_window
         if window is None:
-            window = SettingsWindow(self.service.policies, self.service.tools_seen, self.settings)
+            window = SettingsWindow(
+                self.service.policies, self.service.tools_seen, self.settings, presence=self.presence
+            )
+            window.general.show_settings(self.settings, self.settings_asked)
             window.general.show_lockdown(self.lockdown)
             window.general.changed.connect(self.apply_settings)
+            window.general.confirm_outside.connect(self.confirm_outside_settings)
+            window.general.keep_mine.connect(self.keep_settings)
+            if self.settings_asked is not None:
+                window.tabs.setCurrentWidget(window.general)  # where the confirmation waits
             window.general.lockdown_toggled.connect(self.set_lockdown)
             window.general.open_log.connect(self.open_log)
             self.settings_window = window

@@ -9,6 +9,7 @@ written until the whole set is valid and the person presses Save. Order does not
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from approver.core.policy import Effect, PolicyError
 from approver.platform.keystore import KeyStoreError
 from approver.service.policy_store import PolicyStore
 from approver.ui.labels import plain_label
+from approver.ui.presence import PresenceGate, Proof
 from approver.ui.presentation import make_visible
 from approver.ui.rule_documents import (
     Document,
@@ -91,10 +93,22 @@ def _fill_row(table: QTableWidget, row: int, document: Document) -> None:
         table.setItem(row, column, item)
 
 
+def widens(before: list[Document], after: list[Document]) -> bool:
+    """Whether `after` lets through anything `before` did not: an allow rule added (or edited, which is a new
+    one), or a deny or ask rule removed (or edited)."""
+    added_allow = any(doc.get("effect") == Effect.ALLOW.value and doc not in before for doc in after)
+    dropped_limit = any(doc.get("effect") != Effect.ALLOW.value and doc not in after for doc in before)
+    return added_allow or dropped_limit
+
+
 class RulesEditor(QWidget):
-    def __init__(self, policies: PolicyStore, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, policies: PolicyStore, parent: QWidget | None = None, *, presence: PresenceGate | None = None
+    ) -> None:
         super().__init__(parent)
         self.policies = policies
+        self.presence = presence
+        self._cancel_proof: Callable[[], None] | None = None  # a proof of presence being asked for
         self.rows: list[_Row] = []
         self._saved: list[Document] = []
         self._shown_pending: list[Document] = []
@@ -355,13 +369,42 @@ class RulesEditor(QWidget):
         rows[index], rows[index + step] = rows[index + step], rows[index]
         self._set_rows(rows, select=index + step)
 
+    def _prove_then(self, why: str, act: Callable[[], bool]) -> bool:
+        """Run `act` now, or — when the settings want proof of presence for widening rules — once it is given.
+        Returns what `act` returned, or False while the proof is being asked for."""
+        if self.presence is None or not self.presence.required(widening=True):
+            return act()
+        if self._cancel_proof is None:
+
+            def proved(proof: Proof | None) -> None:
+                self._cancel_proof = None
+                if proof is None:
+                    self.message.setText("⚠ Not confirmed: the proof that it is you was not given.")
+                else:
+                    act()
+
+            self.message.setText("Waiting for the proof that it is you…")
+            self._cancel_proof = self.presence.prove(self, why, proved)
+        return False
+
     def save(self) -> bool:
         problem = self.problem()
         if problem is not None:
             self._validate()
             return False
+        documents = self.documents()
+        if self.needs_confirmation or widens(self._saved, documents):
+            return self._prove_then(
+                "You are saving rules that let more calls through without asking.", lambda: self._write(documents)
+            )
+        return self._write(documents)
+
+    def _write(self, documents: list[Document]) -> bool:
+        if documents != self.documents():  # edited (by someone) while the proof was asked for: look again
+            self.message.setText("⚠ Not saved: the rules changed while you confirmed; check them and save again.")
+            return False
         try:
-            self.policies.replace_user_rules(self.documents())
+            self.policies.replace_user_rules(documents)
         except (PolicyError, OSError, KeyStoreError) as exc:
             self.message.setText(f"⚠ Not saved: {exc}")
             return False
@@ -383,6 +426,14 @@ class RulesEditor(QWidget):
         if index < 0 or self.dirty or index >= len(self._shown_pending):
             return False
         change = self._shown_pending[index]
+        if confirm:  # every queued change widens (the command line applies narrowing ones at once)
+            return self._prove_then(
+                f"You are confirming a rule change asked for outside the app: {describe_pending(change)}",
+                lambda: self._settle(change, confirm=True),
+            )
+        return self._settle(change, confirm=False)
+
+    def _settle(self, change: dict[str, object], *, confirm: bool) -> bool:
         try:
             if confirm:
                 self.policies.confirm_pending(change)

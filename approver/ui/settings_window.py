@@ -23,9 +23,17 @@ from approver.service.policy_store import PolicyStore
 from approver.service.tools_seen import SeenTool, ToolsSeen
 from approver.ui import autostart
 from approver.ui.labels import plain_label
+from approver.ui.presence import PresenceGate
 from approver.ui.presentation import make_visible
 from approver.ui.rules_editor import RulesEditor
-from approver.ui.settings import CLIENT_TIMEOUT_SECONDS, AppSettings
+from approver.ui.settings import (
+    CLIENT_TIMEOUT_SECONDS,
+    AppSettings,
+    PresenceCheck,
+    changed_values,
+    describe_widenings,
+    widenings,
+)
 
 WINDOW_TITLE = "MCP Approver — Settings"
 
@@ -34,6 +42,8 @@ class GeneralPage(QWidget):
     changed = Signal(object)  # AppSettings
     lockdown_toggled = Signal(bool)
     open_log = Signal()
+    confirm_outside = Signal()  # confirm the settings asked for outside the app
+    keep_mine = Signal()  # drop them
 
     def __init__(self, settings: AppSettings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -53,16 +63,19 @@ class GeneralPage(QWidget):
         if not autostart.SUPPORTED:
             self.start_at_login.setEnabled(False)
             self.start_at_login.setToolTip("On this system the installer sets up starting at login.")
+        self._presence_widgets()
         self.lockdown = QCheckBox("Lockdown: deny every tool call without asking, whatever the rules say")
         self.lockdown.setAccessibleName("Lockdown")
         self.log_button = QPushButton("Open the &audit log…")
         self.log_button.setAccessibleName("Open the audit log")
         form = QFormLayout(self)
+        form.addRow(self.outside_box)
         form.addRow("&Time to answer:", self.deadline)
         form.addRow("", self.deadline_hint)
         form.addRow("&When time runs out:", self.deadline_action)
         form.addRow("", self.notifications)
         form.addRow("", self.start_at_login)
+        form.addRow("&Ask for proof that it is you:", self.presence_check)
         form.addRow("", self.lockdown)
         form.addRow("", self.log_button)
         self.show_settings(settings)
@@ -70,20 +83,65 @@ class GeneralPage(QWidget):
         self.deadline_action.currentIndexChanged.connect(self._emit)
         self.notifications.toggled.connect(self._emit)
         self.start_at_login.toggled.connect(self._emit)
+        self.presence_check.currentIndexChanged.connect(self._emit)
+        self.confirm_outside_button.clicked.connect(self.confirm_outside)
+        self.keep_mine_button.clicked.connect(self.keep_mine)
         self.lockdown.toggled.connect(self.lockdown_toggled)
         self.log_button.clicked.connect(self.open_log)
 
-    def show_settings(self, settings: AppSettings) -> None:
-        widgets = (self.deadline, self.deadline_action, self.notifications, self.start_at_login)
+    def _presence_widgets(self) -> None:
+        """The proof-of-presence setting, and the banner for settings changed outside the app."""
+        self.presence_check = QComboBox()
+        self.presence_check.addItem(
+            "For critical calls and anything that allows more", PresenceCheck.CRITICAL_AND_WIDENING.value
+        )
+        self.presence_check.addItem("For critical calls only", PresenceCheck.CRITICAL.value)
+        self.presence_check.addItem("Never (a click allows)", PresenceCheck.OFF.value)
+        self.presence_check.setAccessibleName("When allowing needs proof that you are there")
+        self.presence_check.setToolTip(
+            "Any program running as you can click Allow for you. Proof is your password in the system's dialog, "
+            "or a code shown as a picture to type."
+        )
+        self.outside = plain_label()
+        self.outside.setAccessibleName("Settings changed outside MCP Approver")
+        self.confirm_outside_button = QPushButton("&Confirm those settings")
+        self.confirm_outside_button.setAccessibleName("Confirm the settings changed outside MCP Approver")
+        self.keep_mine_button = QPushButton("&Keep mine")
+        self.keep_mine_button.setAccessibleName("Keep the settings in force and drop the outside change")
+        outside_buttons = QHBoxLayout()
+        outside_buttons.addWidget(self.confirm_outside_button)
+        outside_buttons.addWidget(self.keep_mine_button)
+        outside_buttons.addStretch(1)
+        self.outside_box = QWidget()
+        outside_column = QVBoxLayout(self.outside_box)
+        outside_column.setContentsMargins(0, 0, 0, 0)
+        outside_column.addWidget(self.outside)
+        outside_column.addLayout(outside_buttons)
+        self.outside_box.setVisible(False)
+
+    def show_settings(self, settings: AppSettings, asked: AppSettings | None = None) -> None:
+        """The settings in force; `asked`: settings written outside the app whose widening part waits for a person."""
+        widgets = (self.deadline, self.deadline_action, self.notifications, self.start_at_login, self.presence_check)
         for widget in widgets:
             widget.blockSignals(True)
         self.deadline.setValue(settings.deadline_seconds)
         self.deadline_action.setCurrentIndex(self.deadline_action.findData(settings.deadline_action.value))
         self.notifications.setChecked(settings.notifications)
         self.start_at_login.setChecked(settings.start_at_login)
+        self.presence_check.setCurrentIndex(self.presence_check.findData(settings.presence_check.value))
         for widget in widgets:
             widget.blockSignals(False)
         self._hint(settings.deadline_seconds)
+        fields = widenings(settings, asked) if asked is not None else ()
+        if asked is not None and fields:
+            changes = "; ".join(
+                f"{name}: {change['from']} → {change['to']}" for name, change in changed_values(settings, asked).items()
+            )
+            self.outside.setText(
+                f"⚠ The settings were changed outside MCP Approver ({changes}). What would "
+                f"{describe_widenings(fields)} is not in force. Confirm?"
+            )
+        self.outside_box.setVisible(bool(fields))
 
     def show_lockdown(self, on: bool) -> None:
         self.lockdown.blockSignals(True)
@@ -96,6 +154,7 @@ class GeneralPage(QWidget):
             deadline_action=Decision(self.deadline_action.currentData()),
             notifications=self.notifications.isChecked(),
             start_at_login=self.start_at_login.isChecked(),
+            presence_check=PresenceCheck(self.presence_check.currentData()),
         )
 
     def _hint(self, seconds: int) -> None:
@@ -184,10 +243,12 @@ class SettingsWindow(QWidget):
         tools_seen: ToolsSeen | None,
         settings: AppSettings,
         parent: QWidget | None = None,
+        *,
+        presence: PresenceGate | None = None,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle(WINDOW_TITLE)
-        self.rules = RulesEditor(policies)
+        self.rules = RulesEditor(policies, presence=presence)
         self.general = GeneralPage(settings)
         self.tools = ToolsSeenPage(tools_seen)
         self.tabs = QTabWidget()

@@ -54,5 +54,10 @@ def fetch(url: str) -> str:
     return f"would fetch {url}"
 
 
+@server.tool(description="Run a shell command (does nothing; it is a test)")
+def run_command(command: str) -> str:
+    return f"would run {command}"
+
+
 if __name__ == "__main__":
     server.run("stdio")

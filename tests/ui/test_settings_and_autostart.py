@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import shlex
 from pathlib import Path
 
@@ -10,27 +13,85 @@ import pytest
 from approver.core.models import Decision
 from approver.platform.paths import Home
 from approver.ui.autostart import desktop_entry, entry_path, launch_command, set_start_at_login
-from approver.ui.settings import AppSettings, load_settings, save_settings, settings_file
+from approver.ui.settings import (
+    AppSettings,
+    LoadedSettings,
+    PresenceCheck,
+    SettingsStore,
+    settings_file,
+    settings_text,
+    widenings,
+)
 
 
-def test_defaults_stay_under_common_client_timeouts(tmp_path: Path) -> None:
-    settings, problem = load_settings(tmp_path / "missing.json")
-    assert problem is None
-    assert settings == AppSettings(
-        deadline_seconds=55, deadline_action=Decision.DENY, notifications=True, start_at_login=True
+def fake_mac(data: bytes) -> str:
+    """Stands in for the keyring-keyed HMAC (the real one is exercised end to end)."""
+    return hmac.new(b"k" * 32, data, hashlib.sha256).hexdigest()
+
+
+def test_defaults_stay_under_common_client_timeouts_and_ask_for_presence(tmp_path: Path) -> None:
+    loaded = SettingsStore(tmp_path / "missing.json", fake_mac).load()
+    assert loaded == LoadedSettings(AppSettings())
+    assert loaded.settings == AppSettings(
+        deadline_seconds=55,
+        deadline_action=Decision.DENY,
+        notifications=True,
+        start_at_login=True,
+        presence_check=PresenceCheck.CRITICAL_AND_WIDENING,
     )
 
 
-def test_settings_round_trip_and_a_broken_file_falls_back_to_defaults(tmp_path: Path) -> None:
+def test_settings_round_trip_sealed_and_a_broken_file_falls_back(tmp_path: Path) -> None:
     home = Home(tmp_path / "config", tmp_path / "data", tmp_path / "run", explicit=True)
-    path = settings_file(home)
+    store = SettingsStore(settings_file(home), fake_mac)
     chosen = AppSettings(deadline_seconds=120, deadline_action=Decision.ALLOW, notifications=False)
-    save_settings(path, chosen)
-    assert load_settings(path) == (chosen, None)
-    path.write_text('{"deadline_seconds": 1}')
-    settings, problem = load_settings(path)
-    assert settings == AppSettings()
-    assert problem is not None and "deadline_seconds" in problem and str(path) in problem
+    store.save(chosen)
+    assert store.load() == LoadedSettings(chosen)
+    store.path.write_text('{"deadline_seconds": 1}')
+    loaded = store.load()
+    assert loaded.settings == chosen and not loaded.trusted  # the last sealed settings stay
+    assert loaded.problem is not None and "deadline_seconds" in loaded.problem and str(store.path) in loaded.problem
+
+
+def test_an_unsealed_file_narrows_at_once_and_its_widening_values_wait(tmp_path: Path) -> None:
+    store = SettingsStore(tmp_path / "app-settings.json", fake_mac)
+    store.save(AppSettings(deadline_seconds=30))
+    store.path.write_text(
+        json.dumps(
+            {"deadline_action": "allow", "deadline_seconds": 5, "start_at_login": False, "presence_check": "off"}
+        )
+    )
+    loaded = store.load()
+    assert loaded.settings == AppSettings(deadline_seconds=5)  # the shorter deadline applies, nothing else
+    assert loaded.ignored == ("deadline_action", "start_at_login", "presence_check")
+    assert loaded.asked == AppSettings(
+        deadline_seconds=5, deadline_action=Decision.ALLOW, start_at_login=False, presence_check=PresenceCheck.OFF
+    )
+    assert loaded.problem is not None and "allow calls nobody answered" in loaded.problem
+
+
+def test_a_seal_made_with_another_key_or_for_the_rules_does_not_count(tmp_path: Path) -> None:
+    path = tmp_path / "app-settings.json"
+    SettingsStore(path, lambda data: hmac.new(b"x" * 32, data, hashlib.sha256).hexdigest()).save(
+        AppSettings(deadline_action=Decision.ALLOW)
+    )
+    assert SettingsStore(path, fake_mac).load().settings == AppSettings()  # not the key: the defaults
+    text = settings_text(AppSettings(deadline_action=Decision.ALLOW)).decode()
+    path.write_text(text)
+    # A MAC over the bare text (as the rules are sealed) is not a settings seal.
+    (tmp_path / "app-settings.json.trust").write_text(json.dumps({"mac": fake_mac(text.encode()), "text": text}))
+    assert SettingsStore(path, fake_mac).load().settings.deadline_action is Decision.DENY
+    assert SettingsStore(path, None).load().settings.deadline_action is Decision.DENY  # no key store: nothing sealed
+
+
+def test_what_widens() -> None:
+    base = AppSettings()
+    assert widenings(base, base.model_copy(update={"deadline_seconds": 3600, "notifications": False})) == ()
+    assert widenings(base, base.model_copy(update={"presence_check": PresenceCheck.CRITICAL})) == ("presence_check",)
+    allowing = base.model_copy(update={"deadline_action": Decision.ALLOW})
+    assert widenings(base, allowing) == ("deadline_action",)
+    assert widenings(allowing, base) == ()  # back to deny narrows
+    assert widenings(base, base.model_copy(update={"start_at_login": False})) == ("start_at_login",)
 
 
 def test_the_autostart_entry_follows_xdg_config_home(tmp_path: Path) -> None:

@@ -74,6 +74,14 @@ async def test_a_person_is_asked_with_risk_and_their_answer_is_logged(tmp_path: 
     assert entry["shown_digest"] == shown_digest("x")
 
 
+async def test_a_proof_of_presence_is_in_the_logged_reason(tmp_path: Path) -> None:
+    svc = service(tmp_path, ScriptedApprover(answer(Decision.ALLOW, presence="your password (polkit)")))
+    verdict = await svc.decide(call())
+    assert verdict.reason == "the user allowed this call, proven present by your password (polkit)"
+    [entry] = [e for e in read_entries(tmp_path / "log.jsonl") if e["kind"] == "decision"]
+    assert entry["reason"] == verdict.reason
+
+
 async def test_the_deadline_applies_its_action_and_says_so(tmp_path: Path) -> None:
     svc = service(tmp_path, ScriptedApprover(None))
     verdict = await svc.decide(call())
