@@ -192,10 +192,14 @@ class Integrity:
             self._key = bytes.fromhex(existing)
         return self._key
 
+    def mac(self, message: bytes) -> str:
+        """An HMAC under the integrity key, for other files sealed with it (the app's settings). Each caller
+        begins its messages with a context of its own, so a MAC made for one purpose never verifies for another."""
+        return hmac.new(self._secret(), message, hashlib.sha256).hexdigest()
+
     def _mac(self, path: Path, version: int, by: str, digest: str) -> str:
         sealed = {"file": _file_name(path), "version": version, "by": by, "digest": digest}
-        message = _SEAL_FORMAT + json.dumps(sealed, sort_keys=True, separators=(",", ":")).encode("utf-8")
-        return hmac.new(self._secret(), message, hashlib.sha256).hexdigest()
+        return self.mac(_SEAL_FORMAT + json.dumps(sealed, sort_keys=True, separators=(",", ":")).encode("utf-8"))
 
     def seal(self, trust_file: Path, path: Path, data: bytes, version: int, by: str) -> None:
         digest = hashlib.sha256(data).hexdigest()

@@ -19,7 +19,7 @@ from approver.ui.approval_queue import ApprovalQueue
 from approver.ui.desktop import DesktopApp
 from approver.ui.desktop_approver import DesktopApprover
 from approver.ui.first_run import FirstRunWindow
-from approver.ui.settings import AppSettings, load_settings, settings_file
+from approver.ui.settings import AppSettings, SettingsStore, settings_file
 from tests.ui.test_approval_dialog import unnamed_controls
 
 pytestmark = pytest.mark.gui
@@ -61,21 +61,12 @@ def autostart_entry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @asynccontextmanager
 async def desktop_app(qtbot: QtBot, home: Home, *, first_run: bool) -> AsyncIterator[DesktopApp]:
-    path = settings_file(home)
-    settings, problem = load_settings(path)
     queue = ApprovalQueue(arm_delay_ms=0)
-    approver = DesktopApprover(queue, settings)
+    approver = DesktopApprover(queue, AppSettings())
     async with running_service(home, None, approver, mode="desktop") as server:
-        app = DesktopApp(
-            home,
-            server,
-            approver,
-            queue,
-            settings=settings,
-            settings_path=path,
-            settings_problem=problem,
-            first_run=first_run,
-        )
+        integrity = server.service.policies.integrity  # the settings are sealed with the rules' key, as in app.py
+        store = SettingsStore(settings_file(home), integrity.mac if integrity is not None else None)
+        app = DesktopApp(home, server, approver, queue, settings_store=store, loaded=store.load(), first_run=first_run)
         if app.first_run_window is not None:
             qtbot.addWidget(app.first_run_window)
         try:
