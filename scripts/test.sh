@@ -32,14 +32,20 @@ echo "== pytest"
 # The keyring daemon is started without a display on purpose; gcr-prompter would only say it cannot open one.
 # dbus-daemon's complaint that it may not raise its fd limit (we are not its usual system user) is noise too.
 status=0
-# The tests start only once the keyring says its default collection is there and unlocked: a write that
-# arrives before that makes gnome-keyring prompt for a new keyring, which fails without a display.
+# The tests start only once the keyring daemon owns its bus name and says its default collection is unlocked.
+# `--unlock` returns before the daemon has claimed the name; a keyring call in that gap makes D-Bus activate a
+# second daemon, with no unlocked keyring, which then prompts (and fails: there is no display). So the name is
+# asked about first (NameHasOwner never activates anything), and only then the collection.
 dbus-run-session -- bash -c '
   echo -n approver-test | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1
+  ask() { dbus-send --session --print-reply "$@" 2>/dev/null; }
   for _ in $(seq 200); do
-    dbus-send --session --print-reply --dest=org.freedesktop.secrets /org/freedesktop/secrets/aliases/default \
-      org.freedesktop.DBus.Properties.Get string:org.freedesktop.Secret.Collection string:Locked 2>/dev/null \
-      | grep -q "boolean false" && exec python -m pytest "$@"
+    ask --dest=org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus.NameHasOwner \
+        string:org.freedesktop.secrets | grep -q "boolean true" \
+      && ask --dest=org.freedesktop.secrets /org/freedesktop/secrets/aliases/default \
+        org.freedesktop.DBus.Properties.Get string:org.freedesktop.Secret.Collection string:Locked \
+        | grep -q "boolean false" \
+      && exec python -m pytest "$@"
     sleep 0.05
   done
   echo "gnome-keyring did not offer an unlocked default collection within 10 s" >&2; exit 1' pytest "$@" 2> >(grep -v -E "gcr-prompter|Failed to set fd limit" >&2) || status=$?
