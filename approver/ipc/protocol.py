@@ -9,12 +9,16 @@
                                       <-    verdict {ref, verdict}          (then, when they have)
     withdraw {ref, reason}            ->                                    (the call no longer needs a decision)
     status {}                         ->
-                                      <-    status {pid, home, mode, proxies, policy}
+                                      <-    status {pid, home, mode, proxies, policy, alarms}
     activate {}                       ->                                    (a second launch of the desktop app)
                                       <-    activated {shown}               (shown: false when no app runs here)
 
 A proxy that gets neither a verdict nor `holding` within its acknowledgement timeout, or no verdict by the
-announced deadline, denies the call: the service is absent or stuck, and we fail closed.
+announced deadline, denies the call: the service is absent or stuck, and we fail closed. Before it says hello, it
+checks that the process answering is the one holding the home's instance lock (`approver.platform.instance`).
+
+The service cuts a connection that does not greet within seconds, leaves a line unfinished, sends a line longer
+than the limits below, or does not read its replies.
 """
 
 from __future__ import annotations
@@ -26,7 +30,10 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from approver.core.models import ToolCall, Verdict
 
 PROTOCOL_VERSION = 1
-MAX_MESSAGE_BYTES = 512 * 1024 * 1024  # a decide carries the call's arguments, which may be large
+# A decide carries the call's arguments: up to the 256 MiB line the proxy relays, plus what the proxy adds (the
+# tool's description and annotations, roots). Anything longer is cut off, and the call denied.
+MAX_MESSAGE_BYTES = 272 * 1024 * 1024
+MAX_SMALL_MESSAGE_BYTES = 1024 * 1024  # every other message: hello, status, withdraw, and all replies
 
 
 class _Message(BaseModel):
@@ -99,6 +106,7 @@ class StatusReply(_Message):
     mode: Literal["headless", "desktop"]
     proxies: int
     policy: str
+    alarms: list[str] = []  # what the service noticed done to it (its socket replaced or removed), newest last
 
 
 IpcMessage: TypeAlias = Annotated[

@@ -64,6 +64,7 @@ class DesktopApp:
         )
         self.queue.changed.connect(self.refresh_tray)
         self.queue.waiting.connect(self._notify_waiting)
+        server.on_alarm = self._alarm
         self._problem_timer = QTimer()
         self._problem_timer.timeout.connect(self.refresh_tray)
         self._problem_timer.start(PROBLEM_CHECK_MS)
@@ -73,7 +74,7 @@ class DesktopApp:
     # -- state -----------------------------------------------------------------------------------------------
 
     def problems(self) -> tuple[str, ...]:
-        found = []
+        found = [f"ALARM: {alarm}" for alarm in self.server.alarms]
         key_store = self.service.log.store_status
         if not key_store.secure:
             found.append(f"no OS keyring: {key_store.describe()}")
@@ -119,6 +120,12 @@ class DesktopApp:
             autostart.set_start_at_login(self.settings.start_at_login, autostart.launch_command(self.home))
         except OSError as exc:
             self.settings_problem = f"start at login could not be set up: {exc}"
+
+    def _alarm(self, text: str) -> None:
+        """Something was done to the service (its socket replaced or removed): always shown, whatever the
+        notification setting."""
+        self.tray.notify("MCP Approver: ALARM", text)
+        self.refresh_tray()
 
     def _notify_waiting(self, request: ApprovalRequest) -> None:
         if self.settings.notifications:
