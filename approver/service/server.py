@@ -11,7 +11,8 @@ Proxies meanwhile refuse whatever answers there unless it holds the instance loc
 
 A connection that does not greet within GREETING_TIMEOUT, leaves a line unfinished for LINE_TIMEOUT, sends a line
 over the protocol's limit, or does not read its replies is cut off; unfinished lines of all connections together
-are held to MAX_MESSAGE_BYTES of memory.
+are held to MAX_MESSAGE_BYTES of memory, and at most MAX_CONNECTIONS are open at once (a proxy's may stay idle:
+its client may not call a tool for hours).
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ STATUS_IDLE_TIMEOUT = 30.0  # status clients ask and go; proxies may stay idle a
 WRITE_BACKLOG_LIMIT = 1024 * 1024  # replies a client has not read; a few hundred bytes each
 READ_CHUNK = 1024 * 1024
 WATCH_INTERVAL = 0.25  # seconds between looks at the socket's path
+MAX_CONNECTIONS = 512  # well above any real number of proxies, well below the usual 1024 open files
 ALARMS_KEPT = 20
 
 
@@ -144,6 +146,7 @@ class DecisionServer:
         # could not bind again: it goes on trying without raising the same alarm again.
         self._unresolved: tuple[tuple[int, int] | None] | None = None
         self._proxies = 0
+        self._connections = 0
         self._started: set[asyncio.Task[Any]] = set()  # asking tasks that began (they log their own withdrawal)
         self._tasks = TaskSet()
         self._budget = _LineBudget(protocol.MAX_MESSAGE_BYTES)
@@ -256,6 +259,14 @@ class DecisionServer:
         if peer.uid is not None and peer.uid != os.getuid():
             writer.close()
             return
+        if self._connections >= MAX_CONNECTIONS:
+            print(
+                f"approver: refused a connection from {describe_process(peer.pid)}: {MAX_CONNECTIONS} are open",
+                file=sys.stderr,
+            )
+            writer.transport.abort()
+            return
+        self._connections += 1
         connection = _Connection(writer, Requester(pid=peer.pid, exe=executable_of(peer.pid) if peer.pid else None))
         lines = _LineReader(reader, self._budget)
         counted = False
@@ -282,6 +293,7 @@ class DecisionServer:
             pass  # the peer went away
         finally:
             lines.close()
+            self._connections -= 1
             self._proxies -= counted
             for task in connection.in_progress.values():
                 task.cancel("the proxy disconnected")

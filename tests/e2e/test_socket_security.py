@@ -25,6 +25,7 @@ from mcp_types import TextContent
 
 from approver.ipc import protocol
 from approver.ipc.protocol import Decide, Hello, StatusRequest
+from approver.service import server
 from tests.conftest import APPROVER, NODE, ROOT, SERVER_EVERYTHING, ApproverHome, Service, require_npm_tools
 
 pytestmark = pytest.mark.e2e
@@ -256,6 +257,32 @@ def test_a_client_that_does_not_read_its_replies_is_cut_off(home: ApproverHome, 
             while block := sock.recv(MIB):
                 replies += block
     assert replies.count(b"\n") < asks / 2
+
+
+def test_connections_beyond_the_limit_are_refused_and_the_service_lives_on(
+    home: ApproverHome, start_service: Any
+) -> None:
+    start_service()
+    held: list[socket.socket] = []
+    try:
+        for _ in range(server.MAX_CONNECTIONS):
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            held.append(sock)
+            sock.connect(str(socket_path(home)))
+            greet(sock)  # a greeted proxy may stay idle: only the limit bounds how many
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as one_more:
+            one_more.connect(str(socket_path(home)))
+            one_more.settimeout(30)
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                one_more.sendall(protocol.encode(Hello(role="proxy", pid=os.getpid())))
+                assert one_more.recv(4096) == b"", "welcomed beyond the limit"
+    finally:
+        for sock in held:
+            sock.close()
+    deadline = time.monotonic() + 20
+    while home.approver("status").returncode != 0:
+        assert time.monotonic() < deadline, "the service did not recover once the connections closed"
+        time.sleep(0.05)
 
 
 # -- what the service cannot vouch for ------------------------------------------------------------------------------
