@@ -22,6 +22,7 @@ import collections
 import contextlib
 import functools
 import os
+import secrets
 import socket
 import stat
 import sys
@@ -161,17 +162,24 @@ class DecisionServer:
         self._tasks.spawn(self._watch_socket(), name="socket-watch")
 
     async def _bind(self) -> None:
+        """Bind a new socket under a fresh name, note its inode, and rename it into place: the path never lacks a
+        socket, and what is watched is the inode this service bound, whatever appears at the path meanwhile."""
         path = self.home.socket_path
         ensure_private_dir(path.parent)
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
+        fresh = path.with_name(f".service-{secrets.token_hex(4)}.sock")
         old_umask = os.umask(0o177)  # the socket is created 0600: no window in which others could connect
         try:
-            with socket_address(path) as address:
+            with socket_address(fresh) as address:
                 server = await asyncio.start_unix_server(self._serve_connection, address, limit=READ_CHUNK)
         finally:
             os.umask(old_umask)
-        bound = path.lstat()
+        try:
+            bound = fresh.lstat()
+            fresh.rename(path)  # over whatever is there: a stale socket, or another process's
+        except OSError:
+            server.close()
+            fresh.unlink(missing_ok=True)
+            raise
         if self._server is not None:
             self._server.close()  # its path is gone; connections made through it go on
         self._server = server
@@ -198,19 +206,25 @@ class DecisionServer:
     async def _watch_socket(self) -> None:
         while True:
             await asyncio.sleep(WATCH_INTERVAL)
-            found = self._socket_identity()
-            if found == self._bound:
-                continue
-            first_sight = self._unresolved != (found,)
-            culprit = self._listener_at_path() if first_sight and found is not None else None
             try:
-                await self._bind()
-                taken_back, failure = True, ""
-            except OSError as exc:
-                taken_back, failure = False, str(exc)
-                self._unresolved = (found,)
-            if first_sight:
-                self._alarm(found is None, culprit, taken_back, failure)
+                await self._check_socket()
+            except Exception as exc:  # the watch must outlive anything one look can run into
+                print(f"approver: watching the socket failed once: {exc}", file=sys.stderr)
+
+    async def _check_socket(self) -> None:
+        found = self._socket_identity()
+        if found == self._bound:
+            return
+        first_sight = self._unresolved != (found,)
+        culprit = self._listener_at_path() if first_sight and found is not None else None
+        try:
+            await self._bind()
+            taken_back, failure = True, ""
+        except OSError as exc:
+            taken_back, failure = False, str(exc)
+            self._unresolved = (found,)
+        if first_sight:
+            self._alarm(found is None, culprit, taken_back, failure)
 
     def _listener_at_path(self) -> PeerCredentials | None:
         """The process listening on whatever socket now sits at the path, as the kernel reports it."""
