@@ -18,8 +18,9 @@ from approver import __version__
 from approver.core import log_export
 from approver.core.models import ToolInfo
 from approver.core.policy import PolicyError, policy_json_schema
-from approver.ipc.client import ServiceUnavailable, Timeouts, query_status
+from approver.ipc.client import NotTheService, ServiceUnavailable, Timeouts, query_status
 from approver.ipc.spool import read_spool_file, spool_files
+from approver.platform.instance import AlreadyRunning
 from approver.platform.keystore import KeyStoreError
 from approver.platform.paths import Home, prepare_explicit_home
 from approver.proxy.driver import ProxyOptions, ServerStartError, run_proxy
@@ -27,7 +28,6 @@ from approver.service import rules_tools
 from approver.service.decision_log import LogError, read_entries
 from approver.service.log_tools import current_vkey, keyring_status, rotate_key, signed_checkpoint, verify_log
 from approver.service.runtime import serve_headless
-from approver.service.server import AlreadyRunning
 
 EXIT_NOT_RUNNING = 3
 
@@ -228,6 +228,9 @@ def _serve(args: argparse.Namespace, home: Home) -> int:
 def _status(args: argparse.Namespace, home: Home) -> int:
     try:
         reply = asyncio.run(query_status(home))
+    except NotTheService as exc:
+        print(f"ALARM: {exc}")
+        return 1
     except ServiceUnavailable as exc:
         print(f"MCP Approver is not running for {home.label} ({exc})")
         return EXIT_NOT_RUNNING
@@ -235,6 +238,8 @@ def _status(args: argparse.Namespace, home: Home) -> int:
         f"MCP Approver is running for {reply.home}: pid {reply.pid}, {reply.mode}, "
         f"{reply.proxies} proxies connected, policy {reply.policy}"
     )
+    for alarm in reply.alarms:
+        print(f"ALARM: {alarm}")
     return 0
 
 
@@ -339,6 +344,10 @@ def _doctor(args: argparse.Namespace, home: Home) -> int:
     try:
         reply = asyncio.run(query_status(home))
         report("ok", f"service: running (pid {reply.pid}, {reply.mode}), policy {reply.policy}")
+        for alarm in reply.alarms:
+            report("!!", f"service: ALARM: {alarm}")
+    except NotTheService as exc:
+        report("!!", f"service: ALARM: {exc}")
     except ServiceUnavailable as exc:
         report("warn", f"service: not running ({exc}); every tool call is denied until it runs")
     try:

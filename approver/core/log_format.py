@@ -27,7 +27,7 @@ from typing import Any
 import rfc8785
 from pydantic import BaseModel, ConfigDict
 
-from approver.core.models import Actor, Decision, ToolCall, Verdict
+from approver.core.models import Actor, Decision, Requester, ToolCall, Verdict
 from approver.core.tlog import (
     KeyFormatError,
     MerkleAccumulator,
@@ -63,7 +63,11 @@ class DecisionFacts(BaseModel):
     actor: Actor
     reason: str
     rule: str | None = None
-    source: str = "service"  # "proxy" when a proxy decided alone because the service was unreachable
+    # "unverified-socket-client": the service decided on a call a process described over its socket (`requester`,
+    # as the kernel named it), which it cannot vouch for; "proxy": a proxy decided alone (service unreachable);
+    # "service": the call reached the service another way (in-process).
+    source: str = "service"
+    requester: Requester | None = None
     decided_at: str | None = None  # set on proxy decisions: when it was made, before the service took it in
     arguments: dict[str, Any] | None = None  # the call's arguments; redacted by the writer before anything else
     shown_digest: str | None = None  # a person decided: the digest of the text they saw
@@ -81,7 +85,8 @@ class DecisionFacts(BaseModel):
             actor=verdict.actor,
             reason=verdict.reason,
             rule=verdict.rule,
-            source="proxy" if by_proxy else "service",
+            source="proxy" if by_proxy else "service" if call.requester is None else "unverified-socket-client",
+            requester=None if by_proxy else call.requester,
             decided_at=rfc3339_now() if by_proxy else None,
             arguments=None if by_proxy else call.arguments,  # a proxy cannot redact: it holds no key
         )

@@ -54,6 +54,16 @@ class ToolInfo(BaseModel):
     digest: str | None = Field(default=None, description="Of the whole tool definition, to notice when it changes.")
 
 
+class Requester(BaseModel):
+    """The process that asked the service for a decision, as the kernel reported it for the socket connection.
+    The service cannot vouch for the call it described: any process of the user can connect and describe one."""
+
+    model_config = ConfigDict(frozen=True)
+
+    pid: int | None
+    exe: str | None
+
+
 class ToolCall(BaseModel):
     """A `tools/call` the proxy holds until a verdict arrives."""
 
@@ -74,6 +84,9 @@ class ToolCall(BaseModel):
     )
     tool_info: ToolInfo | None = Field(default=None, description="None when tools/list never described it.")
     roots: list[str] = Field(default_factory=list, description="The client's workspace roots (file: URIs), if shared.")
+    requester: Requester | None = Field(
+        default=None, description="Set by the service from the socket's peer; whatever a client sends is replaced."
+    )
 
 
 class Verdict(BaseModel):

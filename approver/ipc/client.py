@@ -26,8 +26,9 @@ from approver.ipc.protocol import (
     WithdrawMessage,
 )
 from approver.platform.aio import TaskSet
-from approver.platform.paths import Home
-from approver.platform.peercred import peer_uid
+from approver.platform.instance import impostor_problem
+from approver.platform.paths import Home, socket_address
+from approver.platform.peercred import PeerCredentials, peer_credentials
 
 
 @dataclass(frozen=True)
@@ -76,22 +77,35 @@ async def _within(future: asyncio.Future[T], timeout: float) -> T | None:
         return future.result() if future.done() and not future.cancelled() else None
 
 
+IMPOSTOR_HINT = "Calls are denied until the service takes its socket back; run `approver doctor`."
+
+
+class NotTheService(ServiceUnavailable):
+    """Something answers on the service's socket that is not the process holding the home's instance lock."""
+
+
 async def connect_to_service(home: Home, timeout: float) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """A connection to this home's service, refused if the socket belongs to another user."""
+    """A connection to this home's service, refused if the socket belongs to another user, or (where the OS tells)
+    to a process other than the one holding the home's instance lock: what took over the socket is never asked."""
     reader, writer = await _connect(home, timeout)
     sock = writer.get_extra_info("socket")
-    owner = peer_uid(sock) if sock is not None else None
-    if owner is not None and owner != os.getuid():
+    answering = peer_credentials(sock) if sock is not None else PeerCredentials(uid=None, pid=None)
+    if answering.uid is not None and answering.uid != os.getuid():
         writer.close()
-        raise ServiceUnavailable(f"the socket belongs to another user (uid {owner}); refusing it")
+        raise ServiceUnavailable(f"the socket belongs to another user (uid {answering.uid}); refusing it")
+    problem = impostor_problem(home, answering)
+    if problem is not None:
+        writer.close()
+        raise NotTheService(problem)
     return reader, writer
 
 
 async def _connect(home: Home, timeout: float) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     try:
-        return await asyncio.wait_for(
-            asyncio.open_unix_connection(str(home.socket_path), limit=protocol.MAX_MESSAGE_BYTES), timeout
-        )
+        with socket_address(home.socket_path) as address:
+            return await asyncio.wait_for(
+                asyncio.open_unix_connection(address, limit=protocol.MAX_SMALL_MESSAGE_BYTES), timeout
+            )
     except FileNotFoundError:
         raise ServiceUnavailable("no service is listening") from None
     except ConnectionRefusedError:
@@ -152,6 +166,10 @@ class DecisionClient:
         """The verdict on a call. `on_holding` runs when the service says a person is deciding."""
         try:
             await self._connect()
+        except NotTheService as exc:
+            return self._local_deny(
+                call, Actor.ERROR, f"MCP Approver refused to ask what answers on its socket: {exc}. {IMPOSTOR_HINT}"
+            )
         except ServiceUnavailable as exc:
             return self._local_deny(call, Actor.NONE, service_unreachable_reason(str(exc)))
         question = _Question(call)

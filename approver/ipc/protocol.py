@@ -11,14 +11,18 @@
     not-carried-out {ref, actor, reason} ->                                 (an allow came after the proxy had
                                                                              denied or withdrawn the call)
     status {}                         ->
-                                      <-    status {pid, home, mode, proxies, policy}
+                                      <-    status {pid, home, mode, proxies, policy, alarms}
     activate {}                       ->                                    (a second launch of the desktop app)
                                       <-    activated {shown}               (shown: false when no app runs here)
 
 A proxy that gets neither a verdict nor `holding` within its acknowledgement timeout, or no verdict by the
 announced deadline, denies the call: the service is absent or stuck, and we fail closed. It withdraws the call,
 and if an allow still arrives for it (the service was only slow, and has logged that allow), it reports
-`not-carried-out` so that the log's last word on the call is the denial that happened.
+`not-carried-out` so that the log's last word on the call is the denial that happened. Before it says hello, it
+checks that the process answering is the one holding the home's instance lock (`approver.platform.instance`).
+
+The service cuts a connection that does not greet within seconds, leaves a line unfinished, sends a line longer
+than the limits below, or does not read its replies.
 """
 
 from __future__ import annotations
@@ -30,7 +34,10 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from approver.core.models import Actor, ToolCall, Verdict
 
 PROTOCOL_VERSION = 1
-MAX_MESSAGE_BYTES = 512 * 1024 * 1024  # a decide carries the call's arguments, which may be large
+# A decide carries the call's arguments: up to the 256 MiB line the proxy relays, plus what the proxy adds (the
+# tool's description and annotations, roots). Anything longer is cut off, and the call denied.
+MAX_MESSAGE_BYTES = 272 * 1024 * 1024
+MAX_SMALL_MESSAGE_BYTES = 1024 * 1024  # every other message: hello, status, withdraw, and all replies
 
 
 class _Message(BaseModel):
@@ -113,6 +120,7 @@ class StatusReply(_Message):
     mode: Literal["headless", "desktop"]
     proxies: int
     policy: str
+    alarms: list[str] = []  # what the service noticed done to it (its socket replaced or removed), newest last
 
 
 IpcMessage: TypeAlias = Annotated[

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import os
 import sys
-import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,16 +67,41 @@ class Home:
 
     @property
     def lock_file(self) -> Path:
+        """The instance lock where there is no abstract socket namespace (not Linux)."""
         return self.run_dir / "service.lock"
 
     @property
+    def lock_address(self) -> str:
+        """The instance lock on Linux: a socket name in the abstract namespace, for this user and home. No file
+        operation (rm, a renamed directory) can free it; only the holder's exit does."""
+        digest = hashlib.sha256(os.fsencode(self.run_dir)).hexdigest()[:32]
+        return f"\0mcp-approver/{os.getuid()}/{digest}"
+
+    @property
     def socket_path(self) -> Path:
-        preferred = self.run_dir / "service.sock"
-        if len(os.fsencode(preferred)) <= _MAX_SOCKET_PATH:
-            return preferred
-        # A deep APPROVER_HOME would not fit in sun_path: use a short per-user directory keyed by the home.
-        digest = hashlib.sha256(os.fsencode(self.run_dir)).hexdigest()[:16]
-        return Path(tempfile.gettempdir()) / f"approver-{os.getuid()}" / f"{digest}.sock"
+        """Always in the home's own 0700 run directory, however deep (see `socket_address`)."""
+        return self.run_dir / "service.sock"
+
+
+@contextlib.contextmanager
+def socket_address(path: Path) -> Iterator[str]:
+    """An address for bind() or connect() that reaches `path`. A path longer than sun_path is reached on Linux
+    through its directory, held open, as /proc/self/fd/N/NAME: the socket stays in the private directory it
+    belongs in, rather than in a shared temporary directory where another user could take the name first."""
+    if len(os.fsencode(path)) <= _MAX_SOCKET_PATH:
+        yield str(path)
+        return
+    if sys.platform != "linux":
+        raise OSError(
+            errno.ENAMETOOLONG,
+            f"{path} is too long for a Unix socket ({len(os.fsencode(path))} bytes, at most {_MAX_SOCKET_PATH}); "
+            "choose a shorter APPROVER_HOME",
+        )
+    directory = os.open(path.parent, os.O_PATH | os.O_DIRECTORY)
+    try:
+        yield f"/proc/self/fd/{directory}/{path.name}"
+    finally:
+        os.close(directory)
 
 
 def prepare_explicit_home(home: Home) -> str | None:

@@ -357,6 +357,7 @@ def take_spool(path: Path, writer: DecisionLogWriter) -> int:
                 update={
                     "decision": Decision.DENY,
                     "source": "proxy",
+                    "requester": None,
                     "arguments": None,
                     "shown_digest": None,
                     "actor": facts.actor if facts.actor in (Actor.NONE, Actor.ERROR, Actor.TIMEOUT) else Actor.NONE,

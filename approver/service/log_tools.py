@@ -14,10 +14,10 @@ from approver.core.log_format import (
     unverified_anchor,
 )
 from approver.core.tlog import Signer, Verifier, parse_vkey
+from approver.platform.instance import AlreadyRunning, InstanceLock
 from approver.platform.keystore import KeyStoreError, KeyStoreStatus, SecretStore, open_secret_store
 from approver.platform.paths import Home
 from approver.service.decision_log import DecisionLogWriter, LogError, audit_file
-from approver.service.server import AlreadyRunning, InstanceLock
 
 
 @dataclass
@@ -121,7 +121,7 @@ def keyring_status(home: Home) -> KeyStoreStatus:
 
 def rotate_key(home: Home) -> str:
     """Give the log a new signing key (the service must be stopped: it is the log's only writer)."""
-    lock = InstanceLock(home.lock_file)
+    lock = InstanceLock(home)
     try:
         lock.acquire()
     except AlreadyRunning as exc:

@@ -10,12 +10,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Literal
 
+from approver.platform.instance import InstanceLock
 from approver.platform.keystore import open_secret_store
 from approver.platform.paths import Home, ensure_private_dir, managed_policy_path
 from approver.service.decision_log import DecisionLogWriter, take_spool
 from approver.service.decisions import Approver, DecisionService
 from approver.service.policy_store import Integrity, PolicyStore, load_policy_file, seal_in_log
-from approver.service.server import DecisionServer, InstanceLock
+from approver.service.server import DecisionServer
 from approver.service.tools_seen import ToolsSeen
 
 
@@ -30,7 +31,7 @@ async def running_service(
 
     Raises AlreadyRunning, PolicyError or OSError before anything listens: it never starts half-configured.
     """
-    lock = InstanceLock(home.lock_file)
+    lock = InstanceLock(home)
     lock.acquire()
     try:
         ensure_private_dir(home.data_dir)

@@ -21,11 +21,11 @@ import qasync
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from approver.core.policy import PolicyError
+from approver.platform.instance import AlreadyRunning
 from approver.platform.keystore import KeyStoreError
 from approver.platform.paths import Home
 from approver.service.decision_log import LogError
 from approver.service.runtime import running_service
-from approver.service.server import AlreadyRunning
 from approver.ui.approval_queue import ApprovalQueue
 from approver.ui.desktop import DesktopApp
 from approver.ui.desktop_approver import DesktopApprover

@@ -104,6 +104,7 @@ class DesktopApp:
         )
         self.queue.changed.connect(self.refresh_tray)
         self.queue.waiting_unseen.connect(self._notify_waiting)
+        server.on_alarm = self._alarm
         self._problem_timer = QTimer()
         self._problem_timer.timeout.connect(self.refresh_tray)
         self._problem_timer.start(PROBLEM_CHECK_MS)
@@ -116,7 +117,7 @@ class DesktopApp:
     # -- state -----------------------------------------------------------------------------------------------
 
     def problems(self) -> tuple[str, ...]:
-        found = []
+        found = [f"ALARM: {alarm}" for alarm in self.server.alarms]
         key_store = self.service.log.store_status
         if not key_store.secure:
             found.append(f"no OS keyring: {key_store.describe()}")
@@ -274,6 +275,12 @@ class DesktopApp:
             self.tray.notify("MCP Approver will start when you log in", f"Its login entry is {written}")
         elif start_at_login and self.settings_problem:
             self.tray.notify("MCP Approver: start at login is not set up", self.settings_problem)
+
+    def _alarm(self, text: str) -> None:
+        """Something was done to the service (its socket replaced or removed): always shown, whatever the
+        notification setting."""
+        self.tray.notify("MCP Approver: ALARM", text)
+        self.refresh_tray()
 
     def _notify_waiting(self, request: ApprovalRequest) -> None:
         """Only while the question in front is minimised: on screen, it says "N more waiting" itself, and a

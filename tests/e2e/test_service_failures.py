@@ -1,7 +1,7 @@
 """A service that is there but wrong: silent, confused, or of another protocol version. Every case denies.
 
-The misbehaving services here are deliberately broken stand-ins listening on the real socket path; the proxy,
-the client and the MCP server are the real ones."""
+The misbehaving services here are deliberately broken stand-ins listening on the real socket path and holding the
+home's instance lock, as a broken service would; the proxy, the client and the MCP server are the real ones."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp_types import TextContent
 
+from approver.platform.instance import InstanceLock
 from approver.platform.paths import Home, ensure_private_dir
 from tests.conftest import NODE, SERVER_EVERYTHING, ApproverHome, require_npm_tools
 
@@ -29,6 +30,8 @@ async def broken_service(home: ApproverHome, behaviour: Behaviour, monkeypatch: 
     monkeypatch.setenv("APPROVER_HOME", str(home.root))
     path = Home.from_environment().socket_path
     ensure_private_dir(path.parent)
+    lock = InstanceLock(Home.from_environment())
+    lock.acquire()
     connections: list[asyncio.StreamWriter] = []
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -47,6 +50,7 @@ async def broken_service(home: ApproverHome, behaviour: Behaviour, monkeypatch: 
             writer.close()
         await server.wait_closed()
         await asyncio.sleep(0)  # let the closed transports finish
+        lock.release()
 
 
 async def welcome_then(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, after: bytes | None) -> None:
