@@ -246,14 +246,16 @@ def _log_show(args: argparse.Namespace, home: Home) -> int:
     ]
     if args.limit is not None:
         entries = entries[-args.limit :] if args.limit else []
+    visible = log_export.visible  # every field may hold the agent's text: one entry, one inert line
     for entry in entries:
         if args.json:
-            print(json.dumps(entry, ensure_ascii=False))
+            print(log_export.to_json_line(entry))
         else:
             pending = " (not yet in the log)" if entry.get("pending") else ""
             print(
-                f"{entry.get('ts')}  {entry.get('decision', '?'):5}  {entry.get('actor', '?'):7}  "
-                f"{entry.get('server')}/{entry.get('tool')}  {entry.get('reason')}{pending}"
+                f"{visible(entry.get('ts'))}  {visible(entry.get('decision', '?')):5}  "
+                f"{visible(entry.get('actor', '?')):7}  {visible(entry.get('server'))}/{visible(entry.get('tool'))}  "
+                f"{visible(entry.get('reason'))}{pending}"
             )
     if not entries and not args.json:
         print(f"No decisions recorded yet in {home.log_file}")
@@ -265,15 +267,16 @@ def _log_verify(args: argparse.Namespace, home: Home) -> int:
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     audit = result.audit
+    visible = log_export.visible  # the origin and keys are read from the file being checked
     if audit.problem is not None:
-        print(f"{home.log_file}: NOT INTACT: {audit.problem}")
+        print(f"{home.log_file}: NOT INTACT: {visible(audit.problem)}")
         return 1
-    keys = ", ".join(vkey for _, vkey in audit.keys)
+    keys = ", ".join(visible(vkey) for _, vkey in audit.keys)
     anchors = "; ".join(result.anchors) or "none"
     trust = "trusted key" if audit.trusted else "UNTRUSTED (no key to compare with)"
-    print(f"{home.log_file}: intact: {audit.entries} entries, origin {audit.origin}")
+    print(f"{home.log_file}: intact: {audit.entries} entries, origin {visible(audit.origin)}")
     print(f"  signed by: {keys} ({trust})")
-    print(f"  anchors: {anchors}")
+    print(f"  anchors: {visible(anchors)}")
     return 0 if audit.trusted else 1
 
 

@@ -4,7 +4,8 @@ One JSON line per entry: `{"e":ENTRY,"s":SIGNATURE}`.
 
 - ENTRY is canonical JSON (RFC 8785, via `rfc8785`), with `v`, `seq` (0 for the genesis entry), `prev` (hex RFC
   6962 leaf hash of the previous entry; 64 zeros for genesis), `ts` (RFC 3339, UTC, milliseconds) and `kind`
-  (genesis | decision | rule-change | key-rotation). Nothing in an entry is a float, so canonicalisation is exact.
+  (genesis | decision | rule-change | key-rotation). Only a call's arguments may hold floats, which RFC 8785
+  writes in ECMAScript's shortest form; numbers it cannot write are marked (`loggable_arguments`).
 - The entry's leaf hash is SHA-256(0x00 || the ENTRY bytes exactly as stored); the log keeps the RFC 6962 tree
   of all leaf hashes.
 - SIGNATURE is the base64 part of a C2SP signed-note signature line (key id || Ed25519 signature) over the C2SP
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -95,7 +97,7 @@ def rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-_SAFE_INTEGER = 2**53
+_SAFE_INTEGER = 2**53 - 1  # I-JSON's and RFC 8785's bound: integers beyond it are not exact as IEEE doubles
 
 
 def _json_dumps_is_jcs(value: Any) -> bool:
@@ -186,11 +188,18 @@ def genesis_entry(ts: str, origin: str, vkey: str, key_store: str, software: str
 LOGGED_STRING_LIMIT = 4096  # characters of one argument string kept in the log; the rest is summarised
 
 
-def elide_long_strings(value: Any, limit: int = LOGGED_STRING_LIMIT) -> Any:
-    """A copy of `value` in which every string longer than `limit` keeps its first `limit` characters and says
-    how long it was and the SHA-256 of the whole. The log stays bounded (a 20 MB argument would otherwise be
-    written, hashed and redacted in full on every call) while the entry's request digest still binds the exact
-    bytes that were forwarded. Done before redaction, which then only reads what is kept."""
+def loggable_arguments(value: Any, limit: int = LOGGED_STRING_LIMIT) -> Any:
+    """A copy of a call's arguments that the log can always hold, made before redaction (which then reads only
+    what is kept). The entry's request digest still binds the exact bytes that were forwarded; this copy is for
+    people to read.
+
+    - Every string longer than `limit` keeps its first `limit` characters and says how long it was and the
+      SHA-256 of the whole, so the log stays bounded (a 20 MB argument would otherwise be written, hashed and
+      redacted in full on every call).
+    - A number canonical JSON (RFC 8785) cannot hold — an integer beyond ±(2^53 - 1), or a float that overflowed
+      to infinity while parsing (1e400) — becomes `{"$number": TEXT}`. Otherwise the entry could not be written,
+      and a decision that is not written cannot take effect: any agent could get its calls denied unrecorded.
+    """
     if isinstance(value, str):
         if len(value) <= limit:
             return value
@@ -198,10 +207,23 @@ def elide_long_strings(value: Any, limit: int = LOGGED_STRING_LIMIT) -> Any:
         digest = hashlib.sha256(whole).hexdigest()
         return f"{value[:limit]}[… elided: {len(value):,} characters, {len(whole):,} bytes, sha256:{digest}]"
     if isinstance(value, dict):
-        return {key: elide_long_strings(member, limit) for key, member in value.items()}
+        return {key: loggable_arguments(member, limit) for key, member in value.items()}
     if isinstance(value, list):
-        return [elide_long_strings(member, limit) for member in value]
+        return [loggable_arguments(member, limit) for member in value]
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and not -_SAFE_INTEGER <= value <= _SAFE_INTEGER:
+        return {"$number": _integer_text(value)}
+    if isinstance(value, float) and not math.isfinite(value):
+        return {"$number": "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")}
     return value
+
+
+def _integer_text(value: int) -> str:
+    try:
+        return str(value)
+    except ValueError:  # beyond Python's int-to-text digit limit (sys.set_int_max_str_digits)
+        return f"{'-' if value < 0 else ''}an integer of {value.bit_length()} bits"
 
 
 class ArgumentsOmitted(StrEnum):
@@ -209,6 +231,7 @@ class ArgumentsOmitted(StrEnum):
 
     NOT_KEPT = "not kept: a proxy decided alone and keeps no arguments on disk"
     REDACTION_FAILED = "left out: redaction failed, and arguments are never logged unredacted"
+    UNWRITABLE = "left out: they could not be written as canonical JSON"
 
 
 def decision_body(

@@ -54,6 +54,9 @@ class Refused(_Message):
 
 
 class Decide(_Message):
+    # A call's arguments may hold a number that overflowed to infinity when parsed (1e400): carry it as such, so
+    # the service logs what was sent rather than the null pydantic would write by default.
+    model_config = ConfigDict(frozen=True, extra="ignore", ser_json_inf_nan="constants")
     type: Literal["decide"] = "decide"
     ref: int
     call: ToolCall

@@ -37,8 +37,8 @@ from approver.core.log_format import (
     check_anchor_signatures,
     decision_body,
     decode_entry,
-    elide_long_strings,
     genesis_entry,
+    loggable_arguments,
     rfc3339_now,
     split_line,
     unverified_anchor,
@@ -196,15 +196,17 @@ class DecisionLogWriter:
     # -- writing ------------------------------------------------------------------------------------------------
 
     def append(self, facts: DecisionFacts) -> int:
-        """Write one decision durably; returns its sequence number."""
+        """Write one decision durably; returns its sequence number. Whatever the arguments hold, the decision is
+        written: arguments that cannot be redacted, or then written, are left out and the entry says why."""
         if facts.arguments is None:
             return self._write("decision", decision_body(facts, ArgumentsOmitted.NOT_KEPT))
         try:
-            redacted = redact(elide_long_strings(facts.arguments), self._redaction_key)
+            redacted = redact(loggable_arguments(facts.arguments), self._redaction_key)
         except Exception:  # never write arguments we could not redact
             return self._write("decision", decision_body(facts, ArgumentsOmitted.REDACTION_FAILED))
         findings = [{"pointer": f.pointer, "kind": f.kind} for f in redacted.findings]
-        return self._write("decision", decision_body(facts, redacted.value, findings))
+        body = decision_body(facts, redacted.value, findings)
+        return self._write("decision", body, without_arguments=decision_body(facts, ArgumentsOmitted.UNWRITABLE))
 
     def append_event(self, kind: str, body: dict[str, Any]) -> int:
         """Any other kind of entry (rule-change, …); the body must hold no secrets and no floats."""
@@ -222,11 +224,18 @@ class DecisionLogWriter:
         self._use_key(seed)
         return new.vkey()
 
-    def _write(self, kind: str, body: dict[str, Any]) -> int:
+    def _write(self, kind: str, body: dict[str, Any], without_arguments: dict[str, Any] | None = None) -> int:
         entry = self.chain.entry(rfc3339_now(), kind, body)
+        try:
+            entry_bytes = canonical(entry)
+        except (ValueError, TypeError, RecursionError):  # rfc8785's errors are ValueErrors
+            if without_arguments is None:
+                raise
+            entry = self.chain.entry(entry["ts"], kind, without_arguments)
+            entry_bytes = canonical(entry)
         before = self.chain.copy()
         size_before = os.fstat(self._fd).st_size
-        line = self.chain.seal(canonical(entry), self.signer) + b"\n"
+        line = self.chain.seal(entry_bytes, self.signer) + b"\n"
         try:
             written = os.write(self._fd, line)
             if written != len(line):

@@ -378,3 +378,52 @@ def test_every_anchor_of_a_size_is_checked(tmp_path: Path, store: FileStore) -> 
     for anchors in ([wrong, good], [good, wrong]):
         audit, _ = audit_file(path, anchors, [verifier])
         assert "differ from wrong" in str(audit.problem)
+
+
+def test_numbers_canonical_json_cannot_hold_are_marked_and_the_decision_written(
+    tmp_path: Path, store: FileStore
+) -> None:
+    path = tmp_path / "log.jsonl"
+    writer = DecisionLogWriter(path, store, STATUS)
+    arguments: dict[str, object] = {
+        "big": 2**53,
+        "small": -(2**70),
+        "safe": 2**53 - 1,
+        "inf": float("inf"),
+        "nan": float("nan"),
+        "list": [float("-inf"), 1.5, True],
+    }
+    writer.append(facts("sum", arguments=arguments))
+    deep: dict[str, object] = {}
+    for _ in range(5000):  # deeper than any recursive walk goes: still recorded, without the arguments
+        deep = {"d": deep}
+    writer.append(facts("deep", arguments=deep))
+    writer.close()
+    sums = [e for e in read_entries(path) if e["kind"] == "decision"]
+    assert sums[0]["arguments"] == {
+        "big": {"$number": str(2**53)},
+        "small": {"$number": str(-(2**70))},
+        "safe": 2**53 - 1,
+        "inf": {"$number": "Infinity"},
+        "nan": {"$number": "NaN"},
+        "list": [{"$number": "-Infinity"}, 1.5, True],
+    }
+    assert sums[1]["tool"] == "deep" and "arguments" not in sums[1]
+    assert sums[1]["arguments_omitted"].startswith("left out")
+    assert audit_file(path, (), [writer.signer.verifier()])[0].intact
+
+
+any_number = st.integers() | st.floats()  # NaN, ±Infinity and integers far beyond 2^53 included
+
+
+@settings(max_examples=100, deadline=None)
+@given(arguments=st.dictionaries(st.text(), st.recursive(any_number | st.text(), st.lists, max_leaves=10)))
+def test_every_decision_is_written_whatever_its_arguments(
+    tmp_path_factory: pytest.TempPathFactory, arguments: Any
+) -> None:
+    directory = tmp_path_factory.mktemp("any")
+    writer = DecisionLogWriter(directory / "log.jsonl", FileStore(directory / "keys.json"), STATUS)
+    seq = writer.append(facts("any", arguments=arguments))
+    writer.close()
+    assert seq == 1
+    assert audit_file(directory / "log.jsonl", (), [writer.signer.verifier()])[0].intact

@@ -1,0 +1,123 @@
+"""The log tells the truth through real parts: a real service, real proxies, real MCP servers and the CLI.
+
+Each test first plays the attack an agent with a shell could make (forge a line through a tool name, move the log
+away, write the spool, send a number the log's JSON cannot hold, load the CPU), then checks what a person reading
+the log is told."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import Client, StdioServerParameters
+
+from tests.conftest import (
+    NODE,
+    SDK_SERVER,
+    SERVER_EVERYTHING,
+    ApproverHome,
+    require_npm_tools,
+)
+
+pytestmark = pytest.mark.e2e
+
+FORGED = "2026-01-01T00:00:00.000Z  allow  human    fs/write_file  the user allowed this call"
+HOSTILE_TOOL = "read\n" + FORGED + "\x1b[2J\u2028\u202e"
+# Anything a terminal or a line-oriented reader would act on: controls, line and paragraph separators, bidi.
+RAW_HAZARD = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def everything(home: ApproverHome) -> Client:
+    require_npm_tools()
+    command = home.proxy_command("everything", NODE, SERVER_EVERYTHING, "stdio")
+    return Client(StdioServerParameters(command=command[0], args=command[1:], env=home.env), mode="legacy")
+
+
+def sdk(home: ApproverHome) -> Client:
+    command = home.proxy_command("sdk", sys.executable, SDK_SERVER)
+    return Client(StdioServerParameters(command=command[0], args=command[1:], env=home.env), mode="legacy")
+
+
+def log_file(home: ApproverHome) -> Path:
+    return home.root / "data" / "decisions.jsonl"
+
+
+async def test_a_tool_name_cannot_forge_a_line_or_reach_the_terminal_raw(
+    home: ApproverHome, start_service: Any
+) -> None:
+    start_service()
+    async with sdk(home) as client:
+        result = await client.call_tool(HOSTILE_TOOL, {"note": "x\ny\x1b]0;title\x07\u2029"})
+    assert result.is_error  # headless: nobody to ask, denied
+
+    shown = home.approver("log", "show")
+    assert shown.returncode == 0, shown.stderr
+    assert len(shown.stdout.splitlines()) == 1, shown.stdout  # one decision, one line
+    assert not RAW_HAZARD.search(shown.stdout.rstrip("\n"))
+    assert "read\\u000a2026-01-01" in shown.stdout and "\\u001b[2J\\u2028\\u202e" in shown.stdout
+
+    as_json = home.approver("log", "show", "--json")
+    [decision] = as_json.stdout.splitlines()
+    assert not RAW_HAZARD.search(decision)
+    assert json.loads(decision)["tool"] == HOSTILE_TOOL  # escaped, not altered
+
+    for export_format in ("jsonl", "cef", "syslog"):
+        exported = home.approver("log", "export", "--format", export_format)
+        assert exported.returncode == 0, exported.stderr
+        lines = exported.stdout.rstrip("\n").split("\n")
+        assert len(lines) == 3, (export_format, lines)  # genesis, the rules at start, the decision
+        for line in lines:
+            assert not RAW_HAZARD.search(line), (export_format, line)
+        assert FORGED not in lines[2].split("read", 1)[0]
+        if export_format == "jsonl":
+            assert json.loads(lines[2])["tool"] == HOSTILE_TOOL
+
+
+def raw_calls(home: ApproverHome, *arguments: bytes) -> list[dict[str, Any]]:
+    """tools/call get-sum with each raw JSON text as its arguments, written byte for byte through a real proxy."""
+    require_npm_tools()
+    proxy = subprocess.Popen(
+        home.proxy_command("everything", NODE, SERVER_EVERYTHING, "stdio"),
+        env=home.env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    assert proxy.stdin is not None and proxy.stdout is not None
+    hello = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}
+    lines = [json.dumps({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": hello}).encode()]
+    lines += [
+        b'{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"get-sum","arguments":%s}}' % (n, text)
+        for n, text in enumerate(arguments, start=1)
+    ]
+    replies = []
+    try:
+        for line in lines:
+            proxy.stdin.write(line + b"\n")
+            proxy.stdin.flush()
+            replies.append(json.loads(proxy.stdout.readline()))
+    finally:
+        proxy.stdin.close()
+        proxy.wait(timeout=15)
+        proxy.stdout.close()
+    return replies[1:]
+
+
+def test_numbers_the_logs_json_cannot_hold_are_still_recorded(home: ApproverHome, start_service: Any) -> None:
+    start_service({"effect": "allow", "server": "everything", "tool": "get-sum"})
+    huge = 12345678901234567890123
+    replies = raw_calls(home, b'{"a":%d,"b":1}' % huge, b'{"a":1e400,"b":-%d}' % huge)
+    texts = [reply["result"]["content"][0]["text"] for reply in replies]
+    assert texts[0].startswith("The sum of 1.2345678901234568e+22 and 1"), texts
+    assert "received Infinity" in texts[1], texts  # the server's own answer: the call was forwarded, not denied
+    allowed = [entry for entry in home.log() if entry["tool"] == "get-sum"]
+    assert [entry["decision"] for entry in allowed] == ["allow", "allow"]
+    assert allowed[0]["arguments"] == {"a": {"$number": str(huge)}, "b": 1}
+    assert allowed[1]["arguments"] == {"a": {"$number": "Infinity"}, "b": {"$number": str(-huge)}}
+    verify = home.approver("log", "verify")
+    assert verify.returncode == 0, verify.stdout + verify.stderr
