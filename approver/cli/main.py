@@ -128,11 +128,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
         code = _dispatch(args)
+        # Output reaches its reader, or the command fails saying so: never a silent exit 0 with nothing printed.
+        sys.stdout.flush()
     except CliError as exc:
         print(f"approver: {exc}", file=sys.stderr)
         code = exc.code
     except KeyboardInterrupt:
         code = 130
+    except OSError as exc:
+        print(f"approver: could not write the output: {exc.strerror or exc}", file=sys.stderr)
+        code = 1
     sys.exit(code)
 
 
@@ -226,13 +231,19 @@ def _log(args: argparse.Namespace, home: Home) -> int:
                 print(log_export.to_json_line(entry))
         return 0
     if args.log_command == "checkpoint":
-        print(signed_checkpoint(home), end="")
+        print(_required(signed_checkpoint(home), "checkpoint"), end="")
         return 0
     if args.log_command == "rotate-key":
         print(f"The log is now signed with {rotate_key(home)}")
         return 0
-    print(current_vkey(home))
+    print(_required(current_vkey(home), "verifier key"))
     return 0
+
+
+def _required(text: str, what: str) -> str:
+    if not text.strip():
+        raise CliError(f"the log gave an empty {what}; run `approver log verify`")
+    return text
 
 
 def _log_show(args: argparse.Namespace, home: Home) -> int:

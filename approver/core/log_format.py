@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict
 
 from approver.core.models import Actor, Decision, ToolCall, Verdict
 from approver.core.tlog import (
+    SIGNATURE_PREFIX,
     KeyFormatError,
     MerkleAccumulator,
     NoteError,
@@ -271,8 +272,7 @@ class EntryChain:
         self.prev = leaf.hex()
         checkpoint = self.checkpoint()
         signature = signature_b64(signer, checkpoint)
-        # The line's signature is a signature of the checkpoint: together they are the signed note.
-        self.signed_note = f"{checkpoint}\n\u2014 {signer.name} {signature}\n"
+        self.signed_note = signed_note(checkpoint, signer.name, signature)
         return encode_line(entry_bytes, signature)
 
     def copy(self) -> EntryChain:
@@ -290,6 +290,11 @@ class EntryChain:
 
     def checkpoint(self) -> str:
         return checkpoint_text(self.origin, self.tree.size, self.tree.root())
+
+
+def signed_note(checkpoint: str, key_name: str, signature: str) -> str:
+    """A line's signature is a signature of the log's checkpoint at that line: together they are a signed note."""
+    return f"{checkpoint}\n{SIGNATURE_PREFIX}{key_name} {signature}\n"
 
 
 def signature_b64(signer: Signer, text: str) -> str:
@@ -328,6 +333,7 @@ class Audit:
     keys: list[tuple[int, str]] = field(default_factory=list)  # (first seq, vkey) in order
     problem: Problem | None = None
     final_checkpoint: str | None = None
+    final_note: str | None = None  # the newest line's signature with the checkpoint it signs: a C2SP signed note
     anchors_checked: list[str] = field(default_factory=list)
     trusted: bool = False  # the final key was matched against a key we trust (keyring or given)
 
@@ -494,6 +500,7 @@ class LogAuditor:
                 return audit
             audit.trusted = True
         audit.final_checkpoint = self._chain.checkpoint()
+        audit.final_note = signed_note(audit.final_checkpoint, verifier.name, signature)
         return audit
 
 

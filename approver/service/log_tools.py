@@ -96,23 +96,26 @@ def verify_log(
     return Verification(audit, [source for source, _ in notes], warnings)
 
 
+def _intact_audit(home: Home) -> Audit:
+    """The log read from its file alone: the keyring is not needed to show what the log itself says."""
+    _origin(home.log_file)  # a missing or foreign file gets its own clear message
+    audit, _ = audit_file(home.log_file)
+    if audit.problem is not None or audit.final_note is None or not audit.keys:
+        raise LogError(f"{home.log_file} does not verify ({audit.problem}); run `approver log verify`")
+    return audit
+
+
 def signed_checkpoint(home: Home) -> str:
-    """The latest checkpoint as a complete C2SP signed note (usable as an anchor file)."""
-    origin = _origin(home.log_file)
-    signer, _store, status = _stored_signer(home, origin)
-    if signer is None:
-        raise LogError(f"the log's signing key is not in {status.describe()}; it cannot sign a checkpoint")
-    audit, chain = audit_file(home.log_file, (), [signer.verifier()])
-    if audit.problem is not None or chain is None:
-        raise LogError(f"the log does not verify ({audit.problem}); run `approver log verify`")
-    return signer.sign_note(chain.checkpoint())
+    """The newest checkpoint as a complete C2SP signed note (usable as an anchor file), as the log's newest line
+    signs it. `approver log verify` is what says whether that line's key is the trusted one."""
+    note = _intact_audit(home).final_note
+    assert note is not None
+    return note
 
 
 def current_vkey(home: Home) -> str:
-    audit, _ = audit_file(home.log_file)
-    if not audit.keys:
-        raise LogError(f"{home.log_file}: the log names no key ({audit.problem})")
-    return audit.keys[-1][1]
+    """The verifier key the log names last (its genesis entry, or its newest key rotation): it is public."""
+    return _intact_audit(home).keys[-1][1]
 
 
 def keyring_status(home: Home) -> KeyStoreStatus:

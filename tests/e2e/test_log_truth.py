@@ -10,6 +10,8 @@ import json
 import re
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from tests.conftest import (
+    APPROVER,
     NODE,
     SDK_SERVER,
     SERVER_EVERYTHING,
@@ -121,3 +124,42 @@ def test_numbers_the_logs_json_cannot_hold_are_still_recorded(home: ApproverHome
     assert allowed[1]["arguments"] == {"a": {"$number": "Infinity"}, "b": {"$number": str(-huge)}}
     verify = home.approver("log", "verify")
     assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+@pytest.fixture
+def busy_cpu() -> Iterator[None]:
+    """Two CPU-bound processes, one per core of the test machine, for the duration of a test."""
+    spinners = [subprocess.Popen([sys.executable, "-c", "while 1: pass"], stdin=subprocess.DEVNULL) for _ in range(2)]
+    try:
+        yield
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait(timeout=10)
+
+
+def test_checkpoint_and_vkey_print_or_fail_loudly_on_a_busy_machine(
+    home: ApproverHome, start_service: Any, busy_cpu: None
+) -> None:
+    start_service({"effect": "allow", "tool": "add"}).stop()
+    deadline = time.monotonic() + 40  # bounded: as many rounds as fit, at least three
+    rounds = 0
+    while rounds < 3 or (rounds < 8 and time.monotonic() < deadline):
+        rounds += 1
+        for command in ("checkpoint", "vkey"):
+            result = home.approver("log", command, timeout=60)
+            if result.returncode == 0:
+                assert result.stdout.strip(), f"round {rounds}: `log {command}` exited 0 and printed nothing"
+                assert not result.stderr
+            else:
+                assert result.stderr.count("\n") == 1 and result.stderr.startswith("approver: "), result.stderr
+    # Both are read from the log itself: they print the same with no keyring at all.
+    without_keyring = {**home.env, "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
+    for command in ("checkpoint", "vkey"):
+        with_keyring = home.approver("log", command)
+        alone = subprocess.run(
+            [*APPROVER, "log", command], env=without_keyring, capture_output=True, text=True, timeout=60, check=False
+        )
+        assert (alone.returncode, alone.stdout, alone.stderr) == (0, with_keyring.stdout, "")
+    origin, size = home.approver("log", "checkpoint").stdout.split("\n")[:2]
+    assert home.approver("log", "vkey").stdout.startswith(origin + "+") and int(size) == 2

@@ -427,3 +427,12 @@ def test_every_decision_is_written_whatever_its_arguments(
     writer.close()
     assert seq == 1
     assert audit_file(directory / "log.jsonl", (), [writer.signer.verifier()])[0].intact
+
+
+def test_the_newest_signed_checkpoint_is_read_from_the_log_itself(tmp_path: Path, store: FileStore) -> None:
+    path = tmp_path / "log.jsonl"
+    writer = write_log(path, store, 3)
+    writer.close()
+    audit, _ = audit_file(path)  # no key given: the file alone
+    assert audit.final_note == writer.signed_checkpoint()  # Ed25519 is deterministic: the very same note
+    assert audit.keys[-1][1] == writer.vkey()
