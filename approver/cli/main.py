@@ -24,7 +24,14 @@ from approver.platform.paths import Home
 from approver.proxy.driver import ProxyOptions, ServerStartError, run_proxy
 from approver.service import rules_tools
 from approver.service.decision_log import LogError, read_entries
-from approver.service.log_tools import current_vkey, keyring_status, rotate_key, signed_checkpoint, verify_log
+from approver.service.log_tools import (
+    current_vkey,
+    keyring_status,
+    reset_log,
+    rotate_key,
+    signed_checkpoint,
+    verify_log,
+)
 from approver.service.runtime import serve_headless
 from approver.service.server import AlreadyRunning
 
@@ -91,9 +98,13 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--all-signatures", action="store_true", help="also check every line's own signature (slower)")
     export = log_commands.add_parser("export", help="every entry, for a SIEM")
     export.add_argument("--format", choices=["jsonl", "cef", "syslog"], default="jsonl")
-    log_commands.add_parser("checkpoint", help="the latest checkpoint as a C2SP signed note (an anchor)")
-    log_commands.add_parser("vkey", help="the log's verifier key, in C2SP vkey form")
-    log_commands.add_parser("rotate-key", help="sign the log on with a new key (stop the service first)")
+    for name, text in (
+        ("checkpoint", "the latest checkpoint as a C2SP signed note (an anchor)"),
+        ("vkey", "the log's verifier key, in C2SP vkey form"),
+        ("rotate-key", "sign the log on with a new key (stop the service first)"),
+        ("reset", "begin a new log where the last one went missing; the new log records the loss"),
+    ):
+        log_commands.add_parser(name, help=text)
 
     commands.add_parser("doctor", help="check the keyring, the log, the policy and the service")
 
@@ -236,6 +247,10 @@ def _log(args: argparse.Namespace, home: Home) -> int:
     if args.log_command == "rotate-key":
         print(f"The log is now signed with {rotate_key(home)}")
         return 0
+    if args.log_command == "reset":
+        replaced = log_export.visible(reset_log(home))
+        print(f"A new log was begun at {home.log_file}; its first entry records that it replaces {replaced}")
+        return 0
     print(_required(current_vkey(home), "verifier key"))
     return 0
 
@@ -288,6 +303,8 @@ def _log_verify(args: argparse.Namespace, home: Home) -> int:
     print(f"{home.log_file}: intact: {audit.entries} entries, origin {visible(audit.origin)}")
     print(f"  signed by: {keys} ({trust})")
     print(f"  anchors: {visible(anchors)}")
+    if audit.replaced is not None:
+        print(f"  replaces a log that went missing: {visible(audit.replaced)}")
     return 0 if audit.trusted else 1
 
 

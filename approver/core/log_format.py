@@ -336,6 +336,7 @@ class Audit:
     final_note: str | None = None  # the newest line's signature with the checkpoint it signs: a C2SP signed note
     anchors_checked: list[str] = field(default_factory=list)
     trusted: bool = False  # the final key was matched against a key we trust (keyring or given)
+    replaced: str | None = None  # the log this one was begun to replace when it went missing (`log reset`)
 
     @property
     def intact(self) -> bool:
@@ -416,6 +417,8 @@ class LogAuditor:
         self._chain.restore(entry_bytes)
         self.audit.origin = origin
         self.audit.entries = 1
+        if "replaces" in entry:
+            self.audit.replaced = describe_replaced(entry["replaces"])
         self.audit.keys.append((0, vkey))
         self._last = (number, signature, self._verifier)
         if not self._signed(signature):
@@ -506,6 +509,21 @@ class LogAuditor:
 
 class AnchorError(ValueError):
     pass
+
+
+def describe_replaced(replaces: object) -> str:
+    """What a genesis entry says about the log that went missing before it: its origin, and its size when the
+    keyring last held its checkpoint."""
+    if not isinstance(replaces, dict):
+        return "an unnamed log"
+    what = f"the log {replaces.get('origin')}"
+    note = replaces.get("checkpoint")
+    if isinstance(note, str):
+        try:
+            what += f" ({unverified_anchor('kept', note).size} entries at its last checkpoint)"
+        except AnchorError:
+            what += " (its last checkpoint is unreadable)"
+    return what
 
 
 def unverified_anchor(source: str, note: str) -> Anchor:

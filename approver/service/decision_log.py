@@ -15,8 +15,10 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import sys
 import threading
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,7 @@ from approver.core.log_format import (
     check_anchor_signatures,
     decision_body,
     decode_entry,
+    describe_replaced,
     genesis_entry,
     loggable_arguments,
     rfc3339_now,
@@ -63,6 +66,11 @@ def _seed_name(origin: str) -> str:
 
 def _checkpoint_name(origin: str) -> str:
     return f"{origin}/checkpoint"
+
+
+def _kept_at_name(path: Path) -> str:
+    """Which log the keyring knows to be at `path`: a log that goes missing is then noticed, not begun anew."""
+    return f"log-at:{path.resolve()}"
 
 
 def _fingerprint_key(seed: bytes) -> bytes:
@@ -115,24 +123,66 @@ def audit_file(
     return auditor.finish(lines), auditor.chain
 
 
+@dataclass(frozen=True)
+class MissingLog:
+    """A log the keyring says was kept at a path, which is no longer there."""
+
+    origin: str
+    checkpoint: str | None  # its newest checkpoint kept in the keyring, as a signed note
+
+    def as_entry(self) -> dict[str, str | None]:
+        return {"origin": self.origin, "checkpoint": self.checkpoint}
+
+    def describe(self) -> str:
+        return describe_replaced(self.as_entry())
+
+
 class DecisionLogWriter:
-    def __init__(self, path: Path, store: SecretStore, store_status: KeyStoreStatus) -> None:
+    """Opens (or begins) the log at `path` and appends to it. `replacing`: begin a new log even though the keyring
+    says another was kept there (`approver log reset`); the new genesis entry records the one that went missing."""
+
+    def __init__(
+        self, path: Path, store: SecretStore, store_status: KeyStoreStatus, *, replacing: bool = False
+    ) -> None:
         self.path = path
         self.store = store
         self.store_status = store_status
         self.torn_tail: Path | None = None
+        self.problem: str | None = None  # set while the log is not where it was, or was changed by someone else
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         if not path.exists() or path.stat().st_size == 0:
-            self._create()
+            self._create(self._missing_log(replacing))
         else:
             self.torn_tail = recover_torn_tail(path)
             self._resume()
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        opened = os.fstat(self._fd)
+        # What the path must still be at every append: this file (device, inode), exactly as long as we wrote it.
+        self._identity = (opened.st_dev, opened.st_ino)
+        self._size = opened.st_size
         self._anchor = _AnchorKeeper(store, _checkpoint_name(self.origin))
 
     # -- opening ----------------------------------------------------------------------------------------------
 
-    def _create(self) -> None:
+    def _missing_log(self, replacing: bool) -> MissingLog | None:
+        """The log the keyring says was at this path, if any; refuses to begin anew over it unless `replacing`."""
+        try:
+            origin = self.store.get(_kept_at_name(self.path))
+            checkpoint = None if origin is None else self.store.get(_checkpoint_name(origin))
+        except KeyStoreError as exc:
+            raise LogError(f"cannot read from {self.store.label} which log was kept at {self.path}: {exc}") from None
+        if origin is None:
+            return None
+        missing = MissingLog(origin, checkpoint)
+        if not replacing:
+            raise LogError(
+                f"{self.path} is missing or empty, but {self.store.label} shows {missing.describe()} was kept there: "
+                "it was moved or deleted. Put it back, or run `approver log reset` to begin a new log that records "
+                "the loss"
+            )
+        return missing
+
+    def _create(self, replaces: MissingLog | None) -> None:
         self.origin = f"mcp-approver.local/{secrets.token_hex(8)}"
         seed = secrets.token_bytes(32)
         try:
@@ -144,6 +194,8 @@ class DecisionLogWriter:
         entry = genesis_entry(
             rfc3339_now(), self.origin, self.signer.vkey(), self.store_status.describe(), f"mcp-approver {__version__}"
         )
+        if replaces is not None:
+            entry["replaces"] = replaces.as_entry()
         line = self.chain.seal(canonical(entry), self.signer)
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
@@ -151,6 +203,13 @@ class DecisionLogWriter:
             fsync_fully(fd)
         finally:
             os.close(fd)
+        self._keep_location()
+
+    def _keep_location(self) -> None:
+        try:
+            self.store.set(_kept_at_name(self.path), self.origin)
+        except KeyStoreError as exc:
+            raise LogError(f"cannot record in {self.store.label} which log is kept at {self.path}: {exc}") from None
 
     def _resume(self) -> None:
         with self.path.open("rb") as handle:
@@ -166,12 +225,18 @@ class DecisionLogWriter:
         try:
             seed_hex = self.store.get(_seed_name(origin))
             anchor_note = self.store.get(_checkpoint_name(origin))
+            kept_here = self.store.get(_kept_at_name(self.path))
         except KeyStoreError as exc:
             raise LogError(f"cannot read the log's key from {self.store.label}: {exc}") from None
+        if kept_here is not None and kept_here != origin:
+            raise LogError(
+                f"{self.path} is the log {origin}, but {self.store.label} shows the log {kept_here} was kept there: "
+                "it was replaced. Put the original back, or move this one aside and run `approver log reset`"
+            )
         if seed_hex is None:
             raise LogError(
                 f"the signing key of {self.path} is not in {self.store.label}; the log cannot be continued. "
-                "Keep the file as evidence (move it aside) and start again to begin a new log."
+                "Keep the file as evidence (move it aside) and run `approver log reset` to begin a new log."
             )
         self._use_key(bytes.fromhex(seed_hex))
         notes = [] if anchor_note is None else [(f"the checkpoint kept in {self.store.label}", anchor_note)]
@@ -185,9 +250,11 @@ class DecisionLogWriter:
         if audit.problem is not None or chain is None:
             raise LogError(
                 f"{self.path}: {audit.problem}. The log was damaged or tampered with; it is not repaired. "
-                "Keep it as evidence (move it aside) and start again to begin a new log."
+                "Keep it as evidence (move it aside) and run `approver log reset` to begin a new log."
             )
         self.chain = chain
+        if kept_here is None:
+            self._keep_location()  # a log begun before locations were kept
 
     def _use_key(self, seed: bytes) -> None:
         self.signer = Signer(self.origin, seed)
@@ -233,8 +300,8 @@ class DecisionLogWriter:
                 raise
             entry = self.chain.entry(entry["ts"], kind, without_arguments)
             entry_bytes = canonical(entry)
+        self._check_still_in_place()
         before = self.chain.copy()
-        size_before = os.fstat(self._fd).st_size
         line = self.chain.seal(entry_bytes, self.signer) + b"\n"
         try:
             written = os.write(self._fd, line)
@@ -245,11 +312,39 @@ class DecisionLogWriter:
             # Nothing was acknowledged: take the partial line back, so the next entry chains to the last real one.
             self.chain = before
             with contextlib.suppress(OSError):
-                os.ftruncate(self._fd, size_before)
+                os.ftruncate(self._fd, self._size)
             raise
+        self._size += len(line)
         assert self.chain.signed_note is not None
         self._anchor.update(self.chain.signed_note)
         return int(entry["seq"])
+
+    def _check_still_in_place(self) -> None:
+        """Refuse to acknowledge a decision into a file nobody can find or that someone else changed: the path must
+        still name the file we hold open, at the length we wrote. One stat() per append. Not sticky: a log put
+        back where it was is written to again."""
+        moved = "was moved or deleted while the service ran"
+        try:
+            now = self.path.stat()
+        except FileNotFoundError:
+            problem: str | None = moved
+        else:
+            problem = None
+            if (now.st_dev, now.st_ino) != self._identity:
+                problem = moved
+            elif now.st_size != self._size:
+                problem = (
+                    f"was changed by another program while the service ran ({now.st_size:,} bytes, not {self._size:,})"
+                )
+        if problem != self.problem:
+            self.problem = problem
+            if problem is not None:
+                print(f"approver: ALERT: the decision log {self.path} {problem}; calls are denied", file=sys.stderr)
+        if problem is not None:
+            raise LogError(
+                f"the decision log {self.path} {problem}. Nothing is decided until it is put back; restart the "
+                "service to have it checked"
+            )
 
     # -- reading -----------------------------------------------------------------------------------------------
 

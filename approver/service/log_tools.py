@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,19 +124,37 @@ def keyring_status(home: Home) -> KeyStoreStatus:
     return open_secret_store(home.key_file)[1]
 
 
-def rotate_key(home: Home) -> str:
-    """Give the log a new signing key (the service must be stopped: it is the log's only writer)."""
+def reset_log(home: Home) -> str:
+    """Begin a new log where one went missing; its genesis entry names the lost log. Returns what it replaced."""
+    with _only_writer(home):
+        if home.log_file.exists() and home.log_file.stat().st_size > 0:
+            raise LogError(f"{home.log_file} exists; a log is reset only once it is gone (move it aside as evidence)")
+        store, status = open_secret_store(home.key_file)
+        writer = DecisionLogWriter(home.log_file, store, status, replacing=True)
+        writer.close()
+    audit, _ = audit_file(home.log_file)
+    return audit.replaced or "no earlier log"
+
+
+@contextlib.contextmanager
+def _only_writer(home: Home) -> Iterator[None]:
     lock = InstanceLock(home.lock_file)
     try:
         lock.acquire()
     except AlreadyRunning as exc:
-        raise LogError(f"{exc}; stop it first, rotation needs the log's only writer") from None
+        raise LogError(f"{exc}; stop it first: this needs the log's only writer") from None
     try:
+        yield
+    finally:
+        lock.release()
+
+
+def rotate_key(home: Home) -> str:
+    """Give the log a new signing key (the service must be stopped: it is the log's only writer)."""
+    with _only_writer(home):
         store, status = open_secret_store(home.key_file)
         writer = DecisionLogWriter(home.log_file, store, status)
         try:
             return writer.rotate_key()
         finally:
             writer.close()
-    finally:
-        lock.release()

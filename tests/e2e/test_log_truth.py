@@ -163,3 +163,40 @@ def test_checkpoint_and_vkey_print_or_fail_loudly_on_a_busy_machine(
         assert (alone.returncode, alone.stdout, alone.stderr) == (0, with_keyring.stdout, "")
     origin, size = home.approver("log", "checkpoint").stdout.split("\n")[:2]
     assert home.approver("log", "vkey").stdout.startswith(origin + "+") and int(size) == 2
+
+
+async def test_a_log_moved_or_deleted_while_running_is_noticed_and_never_silently_replaced(
+    home: ApproverHome, start_service: Any
+) -> None:
+    service = start_service({"effect": "allow", "tool": "add"})
+    async with sdk(home) as client:
+        first = await client.call_tool("add", {"a": 1, "b": 2})
+        moved = home.root / "moved.jsonl"
+        log_file(home).rename(moved)  # the agent hides the log; the service still holds it open
+        hidden = await client.call_tool("add", {"a": 3, "b": 4})
+        moved.rename(log_file(home))  # put back: the service writes again
+        restored = await client.call_tool("add", {"a": 5, "b": 6})
+        log_file(home).unlink()
+        deleted = await client.call_tool("add", {"a": 7, "b": 8})
+    assert not first.is_error and not restored.is_error
+    for result in (hidden, deleted):
+        assert result.is_error
+        assert "was moved or deleted while the service ran" in result.content[0].text  # type: ignore[union-attr]
+    service.stop()
+    alarm = service.stderr_path.read_text()
+    assert f"the decision log {log_file(home)} was moved or deleted while the service ran" in alarm
+
+    refused = home.approver("serve", "--headless")
+    assert refused.returncode == 1
+    assert refused.stderr.count("\n") == 1, refused.stderr
+    assert f"{log_file(home)} is missing" in refused.stderr
+    assert "approver log reset" in refused.stderr
+    assert not log_file(home).exists()  # no fresh log that would verify as intact
+
+    reset = home.approver("log", "reset")
+    assert reset.returncode == 0, reset.stderr
+    verify = home.approver("log", "verify")
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert "replaces a log that went missing" in verify.stdout
+    assert "(4 entries at its last checkpoint)" in verify.stdout  # genesis, rules, two allowed calls
+    start_service({"effect": "allow", "tool": "add"})

@@ -436,3 +436,50 @@ def test_the_newest_signed_checkpoint_is_read_from_the_log_itself(tmp_path: Path
     audit, _ = audit_file(path)  # no key given: the file alone
     assert audit.final_note == writer.signed_checkpoint()  # Ed25519 is deterministic: the very same note
     assert audit.keys[-1][1] == writer.vkey()
+
+
+def test_a_log_moved_away_or_changed_behind_the_writer_stops_it(tmp_path: Path, store: FileStore) -> None:
+    path = tmp_path / "log.jsonl"
+    writer = write_log(path, store, 1)
+    path.rename(tmp_path / "elsewhere")
+    with pytest.raises(LogError, match="was moved or deleted while the service ran"):
+        writer.append(facts("hidden"))
+    assert "moved or deleted" in str(writer.problem)
+    (tmp_path / "elsewhere").rename(path)
+    writer.append(facts("back"))  # the log is where it was: writing goes on
+    assert writer.problem is None
+    written = path.read_bytes()
+    with path.open("ab") as handle:
+        handle.write(b'{"e":{"forged":1},"s":"x"}\n')
+    with pytest.raises(LogError, match="was changed by another program"):
+        writer.append(facts("after the forgery"))
+    writer.close()
+    assert path.read_bytes().startswith(written + b'{"e":{"forged":1}')  # nothing chained onto the forgery
+    path.write_bytes(written)
+    assert [e.get("tool") for e in read_entries(path) if e.get("kind") == "decision"] == ["tool0", "back"]
+
+
+def test_a_missing_log_is_not_begun_anew_without_a_reset(tmp_path: Path, store: FileStore) -> None:
+    path = tmp_path / "log.jsonl"
+    write_log(path, store, 2).close()
+    path.unlink()
+    with pytest.raises(LogError, match=r"is missing or empty, but .* \(3 entries at its last checkpoint\)"):
+        DecisionLogWriter(path, store, STATUS)
+    path.write_bytes(b"")  # an empty file is no better
+    with pytest.raises(LogError, match="approver log reset"):
+        DecisionLogWriter(path, store, STATUS)
+    DecisionLogWriter(path, store, STATUS, replacing=True).close()
+    audit, _ = audit_file(path)
+    assert audit.intact
+    assert audit.replaced is not None and "(3 entries at its last checkpoint)" in audit.replaced
+    DecisionLogWriter(path, store, STATUS).close()  # the new log is the one kept there now
+
+
+def test_another_log_put_in_the_place_of_the_kept_one_is_refused(tmp_path: Path, store: FileStore) -> None:
+    path = tmp_path / "log.jsonl"
+    write_log(path, store, 1).close()
+    path.rename(tmp_path / "original")
+    write_log(tmp_path / "other.jsonl", store, 1).close()
+    (tmp_path / "other.jsonl").rename(path)
+    with pytest.raises(LogError, match="it was replaced"):
+        DecisionLogWriter(path, store, STATUS)
