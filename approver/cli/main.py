@@ -218,7 +218,7 @@ def _status(args: argparse.Namespace, home: Home) -> int:
 
 def _decisions(home: Home) -> Iterator[dict[str, Any]]:
     for entry in read_entries(home.log_file):
-        if entry.get("kind") == "decision":
+        if entry.get("kind") in ("decision", "spool-loss"):
             yield entry
     for path in spool_files(home.spool_file):
         for facts in read_spool_file(path):
@@ -269,19 +269,23 @@ def _log_show(args: argparse.Namespace, home: Home) -> int:
         for entry in _decisions(home)
         if (args.tool is None or entry.get("tool") == args.tool)
         and (args.decision is None or entry.get("decision") == args.decision)
-    ]
+    ]  # a spool-loss alert names no tool and no decision: shown unless the listing is filtered
     if args.limit is not None:
         entries = entries[-args.limit :] if args.limit else []
     visible = log_export.visible  # every field may hold the agent's text: one entry, one inert line
     for entry in entries:
         if args.json:
             print(log_export.to_json_line(entry))
+        elif entry.get("kind") == "spool-loss":
+            print(f"{visible(entry.get('ts'))}  ALERT  {visible(entry.get('server'))}: {visible(entry.get('reason'))}")
         else:
-            pending = " (not yet in the log)" if entry.get("pending") else ""
+            # A proxy's denial came through the spool file, which anything running as the user can write.
+            waiting = "; not yet in the log" if entry.get("pending") else ""
+            reported = f" (reported by a proxy, unverified{waiting})" if entry.get("source") == "proxy" else ""
             print(
                 f"{visible(entry.get('ts'))}  {visible(entry.get('decision', '?')):5}  "
                 f"{visible(entry.get('actor', '?')):7}  {visible(entry.get('server'))}/{visible(entry.get('tool'))}  "
-                f"{visible(entry.get('reason'))}{pending}"
+                f"{visible(entry.get('reason'))}{reported}"
             )
     if not entries and not args.json:
         print(f"No decisions recorded yet in {home.log_file}")

@@ -24,10 +24,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 import rfc8785
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from approver.core.models import Actor, Decision, ToolCall, Verdict
 from approver.core.tlog import (
@@ -50,6 +50,7 @@ GENESIS_PREV = "0" * 64
 _LINE_HEAD = b'{"e":'
 _LINE_SIGNATURE = b',"s":"'
 _LINE_TAIL = b'"}'
+_SAFE_INTEGER = 2**53 - 1  # I-JSON's and RFC 8785's bound: integers beyond it are not exact as IEEE doubles
 
 
 class DecisionFacts(BaseModel):
@@ -70,6 +71,8 @@ class DecisionFacts(BaseModel):
     decided_at: str | None = None  # set on proxy decisions: when it was made, before the service took it in
     arguments: dict[str, Any] | None = None  # the call's arguments; redacted by the writer before anything else
     shown_digest: str | None = None  # a person decided: the digest of the text they saw
+    spool_session: str | None = None  # spooled by a proxy: its session, and the line's number within it
+    spool_seq: Annotated[int, Field(ge=1, le=_SAFE_INTEGER)] | None = None
 
     @classmethod
     def of(cls, call: ToolCall, verdict: Verdict, *, by_proxy: bool = False) -> DecisionFacts:
@@ -96,9 +99,6 @@ def rfc3339_now() -> str:
 
 def rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-_SAFE_INTEGER = 2**53 - 1  # I-JSON's and RFC 8785's bound: integers beyond it are not exact as IEEE doubles
 
 
 def _json_dumps_is_jcs(value: Any) -> bool:

@@ -17,12 +17,14 @@ from approver.ipc.protocol import (
     Holding,
     ProtocolError,
     Refused,
+    SpoolTally,
     StatusReply,
     StatusRequest,
     VerdictMessage,
     Welcome,
     WithdrawMessage,
 )
+from approver.ipc.spool import ProxySpool
 from approver.platform.aio import TaskSet
 from approver.platform.paths import Home
 from approver.platform.peercred import peer_uid
@@ -111,6 +113,7 @@ class DecisionClient:
         self._connecting: asyncio.Lock = asyncio.Lock()
         self._questions: dict[int, _Question] = {}
         self._tasks = TaskSet()
+        self.spool = ProxySpool(home.spool_file)  # where denials made without the service are recorded
 
     async def decide(self, ref: int, call: ToolCall, on_holding: Callable[[Holding], object] | None = None) -> Outcome:
         """The verdict on a call. `on_holding` runs when the service says a person is deciding."""
@@ -171,7 +174,14 @@ class DecisionClient:
                 await _handshake(
                     reader,
                     writer,
-                    Hello(role="proxy", pid=os.getpid(), server=self.server),
+                    Hello(
+                        role="proxy",
+                        pid=os.getpid(),
+                        server=self.server,
+                        spooled=SpoolTally(session=self.spool.session, count=self.spool.count)
+                        if self.spool.count
+                        else None,
+                    ),
                     self.timeouts.connect,
                 )
             except ServiceUnavailable:

@@ -33,12 +33,20 @@ class _Message(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
 
+class SpoolTally(_Message):
+    """How many denials a proxy has spooled in its session (see approver.ipc.spool)."""
+
+    session: str
+    count: int = Field(ge=1)
+
+
 class Hello(_Message):
     type: Literal["hello"] = "hello"
     v: int = PROTOCOL_VERSION
     role: Literal["proxy", "status"]
     pid: int
     server: str | None = None
+    spooled: SpoolTally | None = None  # a proxy that denied calls alone while the service was away says so
 
 
 class Welcome(_Message):

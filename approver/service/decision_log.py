@@ -46,10 +46,9 @@ from approver.core.log_format import (
     split_line,
     unverified_anchor,
 )
-from approver.core.models import Actor, Decision
 from approver.core.redaction import redact
 from approver.core.tlog import Signer, Verifier
-from approver.ipc.spool import read_spool_file
+from approver.ipc.spool import read_spool_file, spool_files
 from approver.platform.durable import fsync_fully
 from approver.platform.keystore import KeyStoreError, KeyStoreStatus, SecretStore
 
@@ -149,6 +148,7 @@ class DecisionLogWriter:
         self.store_status = store_status
         self.torn_tail: Path | None = None
         self.problem: str | None = None  # set while the log is not where it was, or was changed by someone else
+        self.spool_ledger = SpoolLedger()
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         if not path.exists() or path.stat().st_size == 0:
             self._create(self._missing_log(replacing))
@@ -434,20 +434,56 @@ def take_spool(path: Path, writer: DecisionLogWriter) -> int:
         except FileNotFoundError:
             return 0
     count = 0
-    for facts in read_spool_file(taking):
-        # Anything that can write a file can write the spool: take in only what a proxy alone can decide (a
-        # denial), marked as the proxy's, without arguments or a claim of what a person saw.
-        writer.append(
-            facts.model_copy(
-                update={
-                    "decision": Decision.DENY,
-                    "source": "proxy",
-                    "arguments": None,
-                    "shown_digest": None,
-                    "actor": facts.actor if facts.actor in (Actor.NONE, Actor.ERROR, Actor.TIMEOUT) else Actor.NONE,
-                }
-            )
-        )
+    for facts in read_spool_file(taking):  # each one only what a proxy alone can say: see as_proxy_report
+        writer.append(facts)
+        writer.spool_ledger.taken(facts)
         count += 1
     taking.unlink()
     return count
+
+
+class SpoolLedger:
+    """Which spooled denials reached the log, by proxy session, to compare with what each proxy says it spooled.
+
+    A proxy that reconnects tells the service how many denials it spooled (`Hello.spooled`); any number of that
+    session neither taken into the log since the service started nor waiting in the spool now was removed before
+    the service read it, and the loss is written to the log as a `spool-loss` entry. A proxy that has exited by
+    then tells nothing: lines it spooled can still vanish unnoticed."""
+
+    def __init__(self) -> None:
+        self._taken: dict[str, set[int]] = {}
+        self._reported: dict[str, int] = {}  # per session, the count already accounted for
+
+    def taken(self, facts: DecisionFacts) -> None:
+        if facts.spool_session is not None and facts.spool_seq is not None:
+            self._taken.setdefault(facts.spool_session, set()).add(facts.spool_seq)
+
+    def missing(self, session: str, count: int, spool: Path) -> list[int]:
+        """The numbers 1..count of `session` found neither in the log's intake nor in the spool now."""
+        already = self._reported.get(session, 0)
+        if count <= already:
+            return []
+        self._reported[session] = count
+        present = set(self._taken.get(session, ()))
+        for part in spool_files(spool):
+            present.update(f.spool_seq for f in read_spool_file(part) if f.spool_session == session and f.spool_seq)
+        return [number for number in range(already + 1, count + 1) if number not in present]
+
+
+def account_for_spool(writer: DecisionLogWriter, server: str, session: str, count: int, spool: Path) -> list[int]:
+    """Record in the log any denial a reconnecting proxy spooled that is gone (see SpoolLedger)."""
+    gone = writer.spool_ledger.missing(session, count, spool)
+    if gone:
+        print(f"approver: ALERT: {len(gone)} denial(s) spooled by the proxy for '{server}' are gone", file=sys.stderr)
+        loss = {
+            "server": server,
+            "spool_session": session,
+            "missing": gone,
+            "reason": f"{len(gone)} denial(s) a proxy spooled never reached the log: the spool was deleted or "
+            "edited before the service read it",
+        }
+        try:
+            writer.append_event("spool-loss", loss)
+        except Exception as exc:  # the proxy's calls go on being decided; the log's own failure is reported there
+            print(f"approver: could not record the spool loss in the log: {exc}", file=sys.stderr)
+    return gone

@@ -37,6 +37,7 @@ from approver.ipc.protocol import (
 from approver.platform.aio import TaskSet
 from approver.platform.paths import Home, ensure_private_dir
 from approver.platform.peercred import peer_uid
+from approver.service.decision_log import account_for_spool
 from approver.service.decisions import DecisionService
 
 
@@ -124,6 +125,11 @@ class DecisionServer:
                 return
             counted = hello.role == "proxy"
             self._proxies += counted
+            if counted and hello.spooled is not None:
+                tally = hello.spooled
+                account_for_spool(
+                    self.service.log, hello.server or "?", tally.session, tally.count, self.home.spool_file
+                )
             while line := await reader.readline():
                 message = protocol.decode(line)
                 if isinstance(message, Decide):

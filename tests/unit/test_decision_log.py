@@ -25,9 +25,16 @@ from approver.core.log_format import (
 )
 from approver.core.models import Actor, Decision
 from approver.core.tlog import MerkleAccumulator, Signer, leaf_hash, open_note, parse_checkpoint
-from approver.ipc.spool import read_spool_file, spool_decision
+from approver.ipc.spool import ProxySpool, read_spool_file, spool_decision
 from approver.platform.keystore import FileStore, KeyStoreStatus
-from approver.service.decision_log import DecisionLogWriter, LogError, audit_file, read_entries, take_spool
+from approver.service.decision_log import (
+    DecisionLogWriter,
+    LogError,
+    account_for_spool,
+    audit_file,
+    read_entries,
+    take_spool,
+)
 
 STATUS = KeyStoreStatus(backend="test key file", secure=False, problem="unit test")
 
@@ -483,3 +490,27 @@ def test_another_log_put_in_the_place_of_the_kept_one_is_refused(tmp_path: Path,
     (tmp_path / "other.jsonl").rename(path)
     with pytest.raises(LogError, match="it was replaced"):
         DecisionLogWriter(path, store, STATUS)
+
+
+def test_spooled_denials_that_vanish_are_written_to_the_log_as_a_loss(tmp_path: Path, store: FileStore) -> None:
+    spool = tmp_path / "spool.jsonl"
+    proxy = ProxySpool(spool)
+    for number in range(4):
+        proxy.record(facts(f"t{number}", Decision.DENY).model_copy(update={"arguments": None}))
+    writer = DecisionLogWriter(tmp_path / "log.jsonl", store, STATUS)
+    kept = spool.read_bytes().splitlines(keepends=True)
+    spool.write_bytes(kept[0] + kept[2])  # numbers 2 and 4 removed before the service read them
+    assert take_spool(spool, writer) == 2
+    late = ProxySpool(spool)
+    late.session = proxy.session
+    late.count = 4
+    late.record(facts("t5", Decision.DENY))  # spooled while the service ran but did not answer: still waiting
+    assert account_for_spool(writer, "fs", proxy.session, 5, spool) == [2, 4]
+    assert account_for_spool(writer, "fs", proxy.session, 5, spool) == []  # reported once
+    assert account_for_spool(writer, "fs", "another session", 1, spool) == [1]
+    writer.close()
+    [loss, other] = [e for e in read_entries(tmp_path / "log.jsonl") if e["kind"] == "spool-loss"]
+    assert (loss["missing"], loss["server"], loss["spool_session"]) == ([2, 4], "fs", proxy.session)
+    assert other["missing"] == [1]
+    taken = [e for e in read_entries(tmp_path / "log.jsonl") if e["kind"] == "decision"]
+    assert [(e["tool"], e["spool_seq"]) for e in taken] == [("t0", 1), ("t2", 3)]
