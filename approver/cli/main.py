@@ -27,6 +27,7 @@ from approver.service.decision_log import LogError, read_entries
 from approver.service.log_tools import (
     current_vkey,
     keyring_status,
+    missing_log,
     reset_log,
     rotate_key,
     signed_checkpoint,
@@ -335,17 +336,19 @@ def _doctor(args: argparse.Namespace, home: Home) -> int:
             check(False, f"rules: {len(rules.pending())} change(s) wait for confirmation in the app")
     except PolicyError as exc:
         check(False, f"rules: {exc}")
-    if home.log_file.exists():
-        try:
+    try:
+        if home.log_file.exists():
             result = verify_log(home, [], None)
             problem = result.audit.problem
             check(
                 problem is None and result.audit.trusted, f"log: {problem or f'{result.audit.entries} entries, intact'}"
             )
-        except LogError as exc:
-            check(False, f"log: {exc}")
-    else:
-        check(True, f"log: none yet ({home.log_file} is created when the service first starts)")
+        elif (missing := missing_log(home)) is not None:
+            check(False, f"log: {home.log_file} is missing; it was {log_export.visible(missing)}")
+        else:
+            check(True, f"log: none yet ({home.log_file} is created when the service first starts)")
+    except LogError as exc:
+        check(False, f"log: {exc}")
     return 1 if problems else 0
 
 

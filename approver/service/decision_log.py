@@ -164,16 +164,21 @@ class DecisionLogWriter:
 
     # -- opening ----------------------------------------------------------------------------------------------
 
+    @staticmethod
+    def missing_at(path: Path, store: SecretStore) -> MissingLog | None:
+        """The log `store` says is kept at `path` (for a path with no log file: the one that went missing)."""
+        try:
+            origin = store.get(_kept_at_name(path))
+            checkpoint = None if origin is None else store.get(_checkpoint_name(origin))
+        except KeyStoreError as exc:
+            raise LogError(f"cannot read from {store.label} which log was kept at {path}: {exc}") from None
+        return None if origin is None else MissingLog(origin, checkpoint)
+
     def _missing_log(self, replacing: bool) -> MissingLog | None:
         """The log the keyring says was at this path, if any; refuses to begin anew over it unless `replacing`."""
-        try:
-            origin = self.store.get(_kept_at_name(self.path))
-            checkpoint = None if origin is None else self.store.get(_checkpoint_name(origin))
-        except KeyStoreError as exc:
-            raise LogError(f"cannot read from {self.store.label} which log was kept at {self.path}: {exc}") from None
-        if origin is None:
+        missing = self.missing_at(self.path, self.store)
+        if missing is None:
             return None
-        missing = MissingLog(origin, checkpoint)
         if not replacing:
             raise LogError(
                 f"{self.path} is missing or empty, but {self.store.label} shows {missing.describe()} was kept there: "

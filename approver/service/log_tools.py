@@ -120,6 +120,13 @@ def current_vkey(home: Home) -> str:
     return _intact_audit(home).keys[-1][1]
 
 
+def missing_log(home: Home) -> str | None:
+    """When there is no log file: the log the keyring says was kept there (it went missing), if any."""
+    store, _status = open_secret_store(home.key_file)
+    missing = DecisionLogWriter.missing_at(home.log_file, store)
+    return None if missing is None else missing.describe()
+
+
 def keyring_status(home: Home) -> KeyStoreStatus:
     return open_secret_store(home.key_file)[1]
 

@@ -192,6 +192,9 @@ async def test_a_log_moved_or_deleted_while_running_is_noticed_and_never_silentl
     assert f"{log_file(home)} is missing" in refused.stderr
     assert "approver log reset" in refused.stderr
     assert not log_file(home).exists()  # no fresh log that would verify as intact
+    doctor = home.approver("doctor")
+    assert doctor.returncode == 1
+    assert f"[!!] log: {log_file(home)} is missing; it was the log mcp-approver.local/" in doctor.stdout
 
     reset = home.approver("log", "reset")
     assert reset.returncode == 0, reset.stderr
