@@ -17,7 +17,6 @@ from approver.ipc.protocol import (
     Holding,
     ProtocolError,
     Refused,
-    SpoolTally,
     StatusReply,
     StatusRequest,
     VerdictMessage,
@@ -170,23 +169,19 @@ class DecisionClient:
             if self._writer is not None and not self._writer.is_closing():
                 return
             reader, writer = await connect_to_service(self.home, self.timeouts.connect)
+            tally = self.spool.unreported()
             try:
                 await _handshake(
                     reader,
                     writer,
-                    Hello(
-                        role="proxy",
-                        pid=os.getpid(),
-                        server=self.server,
-                        spooled=SpoolTally(session=self.spool.session, count=self.spool.count)
-                        if self.spool.count
-                        else None,
-                    ),
+                    Hello(role="proxy", pid=os.getpid(), server=self.server, spooled=tally),
                     self.timeouts.connect,
                 )
             except ServiceUnavailable:
                 writer.close()
                 raise
+            if tally is not None:
+                self.spool.reported = tally.count  # a service that welcomed us has checked them
             self._writer = writer
             self._tasks.spawn(self._read_replies(reader, writer), name="ipc-replies")
 

@@ -34,9 +34,11 @@ class _Message(BaseModel):
 
 
 class SpoolTally(_Message):
-    """How many denials a proxy has spooled in its session (see approver.ipc.spool)."""
+    """The denials a proxy spooled in its session that no service has checked yet: numbers since+1 .. count (see
+    approver.ipc.spool)."""
 
     session: str
+    since: int = Field(ge=0)
     count: int = Field(ge=1)
 
 

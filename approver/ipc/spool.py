@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from approver.core.jsonrpc import MalformedMessage, loads_strict
 from approver.core.log_format import DecisionFacts, canonical
 from approver.core.models import Actor, Decision
+from approver.ipc.protocol import SpoolTally
 from approver.platform.durable import fsync_fully
 
 
@@ -37,12 +38,20 @@ def spool_decision(path: Path, facts: DecisionFacts) -> None:
 
 
 class ProxySpool:
-    """One proxy's spooling: a session id for its lifetime, and how many denials it has durably spooled."""
+    """One proxy's spooling: a session id for its lifetime, how many denials it has durably spooled, and how many
+    of those it has told a service about."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.session = secrets.token_hex(8)
         self.count = 0
+        self.reported = 0
+
+    def unreported(self) -> SpoolTally | None:
+        """What to tell the next service: the numbers after those an earlier service already checked."""
+        if self.count <= self.reported:
+            return None
+        return SpoolTally(session=self.session, since=self.reported, count=self.count)
 
     def record(self, facts: DecisionFacts) -> None:
         number = self.count + 1

@@ -48,6 +48,7 @@ from approver.core.log_format import (
 )
 from approver.core.redaction import redact
 from approver.core.tlog import Signer, Verifier
+from approver.ipc.protocol import SpoolTally
 from approver.ipc.spool import read_spool_file, spool_files
 from approver.platform.durable import fsync_fully
 from approver.platform.keystore import KeyStoreError, KeyStoreStatus, SecretStore
@@ -346,10 +347,7 @@ class DecisionLogWriter:
             if problem is not None:
                 print(f"approver: ALERT: the decision log {self.path} {problem}; calls are denied", file=sys.stderr)
         if problem is not None:
-            raise LogError(
-                f"the decision log {self.path} {problem}. Nothing is decided until it is put back; restart the "
-                "service to have it checked"
-            )
+            raise LogError(f"the decision log {self.path} {problem}; calls are denied until it is back as it was")
 
     # -- reading -----------------------------------------------------------------------------------------------
 
@@ -450,39 +448,41 @@ def take_spool(path: Path, writer: DecisionLogWriter) -> int:
 class SpoolLedger:
     """Which spooled denials reached the log, by proxy session, to compare with what each proxy says it spooled.
 
-    A proxy that reconnects tells the service how many denials it spooled (`Hello.spooled`); any number of that
-    session neither taken into the log since the service started nor waiting in the spool now was removed before
-    the service read it, and the loss is written to the log as a `spool-loss` entry. A proxy that has exited by
-    then tells nothing: lines it spooled can still vanish unnoticed."""
+    A proxy that reconnects tells the service which of its spooled denials no service has checked yet
+    (`Hello.spooled`); any of those neither taken into the log since this service started nor waiting in the spool
+    now was removed before the service read it, and the loss is written to the log as a `spool-loss` entry. A proxy
+    that has exited by then tells nothing: lines it spooled can still vanish unnoticed."""
 
     def __init__(self) -> None:
         self._taken: dict[str, set[int]] = {}
-        self._reported: dict[str, int] = {}  # per session, the count already accounted for
+        self._checked: dict[str, int] = {}  # per session, the highest number already accounted for
 
     def taken(self, facts: DecisionFacts) -> None:
         if facts.spool_session is not None and facts.spool_seq is not None:
             self._taken.setdefault(facts.spool_session, set()).add(facts.spool_seq)
 
-    def missing(self, session: str, count: int, spool: Path) -> list[int]:
-        """The numbers 1..count of `session` found neither in the log's intake nor in the spool now."""
-        already = self._reported.get(session, 0)
-        if count <= already:
+    def missing(self, tally: SpoolTally, spool: Path) -> list[int]:
+        """The numbers of `tally` found neither in the log's intake nor in the spool now."""
+        first = max(tally.since, self._checked.get(tally.session, 0)) + 1
+        if tally.count < first:
             return []
-        self._reported[session] = count
-        present = set(self._taken.get(session, ()))
+        self._checked[tally.session] = tally.count
+        present = set(self._taken.get(tally.session, ()))
         for part in spool_files(spool):
-            present.update(f.spool_seq for f in read_spool_file(part) if f.spool_session == session and f.spool_seq)
-        return [number for number in range(already + 1, count + 1) if number not in present]
+            present.update(
+                f.spool_seq for f in read_spool_file(part) if f.spool_session == tally.session and f.spool_seq
+            )
+        return [number for number in range(first, tally.count + 1) if number not in present]
 
 
-def account_for_spool(writer: DecisionLogWriter, server: str, session: str, count: int, spool: Path) -> list[int]:
+def account_for_spool(writer: DecisionLogWriter, server: str, tally: SpoolTally, spool: Path) -> list[int]:
     """Record in the log any denial a reconnecting proxy spooled that is gone (see SpoolLedger)."""
-    gone = writer.spool_ledger.missing(session, count, spool)
+    gone = writer.spool_ledger.missing(tally, spool)
     if gone:
         print(f"approver: ALERT: {len(gone)} denial(s) spooled by the proxy for '{server}' are gone", file=sys.stderr)
         loss = {
             "server": server,
-            "spool_session": session,
+            "spool_session": tally.session,
             "missing": gone,
             "reason": f"{len(gone)} denial(s) a proxy spooled never reached the log: the spool was deleted or "
             "edited before the service read it",

@@ -126,10 +126,7 @@ class DecisionServer:
             counted = hello.role == "proxy"
             self._proxies += counted
             if counted and hello.spooled is not None:
-                tally = hello.spooled
-                account_for_spool(
-                    self.service.log, hello.server or "?", tally.session, tally.count, self.home.spool_file
-                )
+                account_for_spool(self.service.log, hello.server or "?", hello.spooled, self.home.spool_file)
             while line := await reader.readline():
                 message = protocol.decode(line)
                 if isinstance(message, Decide):

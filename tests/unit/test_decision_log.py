@@ -25,6 +25,7 @@ from approver.core.log_format import (
 )
 from approver.core.models import Actor, Decision
 from approver.core.tlog import MerkleAccumulator, Signer, leaf_hash, open_note, parse_checkpoint
+from approver.ipc.protocol import SpoolTally
 from approver.ipc.spool import ProxySpool, read_spool_file, spool_decision
 from approver.platform.keystore import FileStore, KeyStoreStatus
 from approver.service.decision_log import (
@@ -505,9 +506,13 @@ def test_spooled_denials_that_vanish_are_written_to_the_log_as_a_loss(tmp_path: 
     late.session = proxy.session
     late.count = 4
     late.record(facts("t5", Decision.DENY))  # spooled while the service ran but did not answer: still waiting
-    assert account_for_spool(writer, "fs", proxy.session, 5, spool) == [2, 4]
-    assert account_for_spool(writer, "fs", proxy.session, 5, spool) == []  # reported once
-    assert account_for_spool(writer, "fs", "another session", 1, spool) == [1]
+    tally = late.unreported()
+    assert tally == SpoolTally(session=proxy.session, since=0, count=5)
+    assert account_for_spool(writer, "fs", tally, spool) == [2, 4]
+    assert account_for_spool(writer, "fs", tally, spool) == []  # accounted for once
+    late.reported = 5
+    assert late.unreported() is None  # and a proxy does not repeat what a service checked
+    assert account_for_spool(writer, "fs", SpoolTally(session="another", since=0, count=1), spool) == [1]
     writer.close()
     [loss, other] = [e for e in read_entries(tmp_path / "log.jsonl") if e["kind"] == "spool-loss"]
     assert (loss["missing"], loss["server"], loss["spool_session"]) == ([2, 4], "fs", proxy.session)
