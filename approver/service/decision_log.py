@@ -347,7 +347,10 @@ class DecisionLogWriter:
             if problem is not None:
                 print(f"approver: ALERT: the decision log {self.path} {problem}; calls are denied", file=sys.stderr)
         if problem is not None:
-            raise LogError(f"the decision log {self.path} {problem}; calls are denied until it is back as it was")
+            raise LogError(
+                f"the decision log {self.path} {problem}; calls are denied until it is back as it was, or the "
+                "service is restarted to check it"
+            )
 
     # -- reading -----------------------------------------------------------------------------------------------
 
