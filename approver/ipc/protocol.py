@@ -34,12 +34,16 @@ class _Message(BaseModel):
 
 
 class SpoolTally(_Message):
-    """The denials a proxy spooled in its session that no service has checked yet: numbers since+1 .. count (see
-    approver.ipc.spool)."""
+    """The denials a proxy spooled in its session that no service has checked yet: lines since+1, since+2, … with
+    the SHA-256 of each line as the proxy wrote it (see approver.ipc.spool)."""
 
     session: str
     since: int = Field(ge=0)
-    count: int = Field(ge=1)
+    digests: list[str] = Field(min_length=1)
+
+    @property
+    def count(self) -> int:
+        return self.since + len(self.digests)
 
 
 class Hello(_Message):

@@ -49,7 +49,7 @@ from approver.core.log_format import (
 from approver.core.redaction import redact
 from approver.core.tlog import Signer, Verifier
 from approver.ipc.protocol import SpoolTally
-from approver.ipc.spool import read_spool_file, spool_files
+from approver.ipc.spool import read_spool_lines, spool_files
 from approver.platform.durable import fsync_fully
 from approver.platform.keystore import KeyStoreError, KeyStoreStatus, SecretStore
 
@@ -440,58 +440,77 @@ def take_spool(path: Path, writer: DecisionLogWriter) -> int:
         except FileNotFoundError:
             return 0
     count = 0
-    for facts in read_spool_file(taking):  # each one only what a proxy alone can say: see as_proxy_report
+    for facts, digest in read_spool_lines(taking):  # each one only what a proxy alone can say: as_proxy_report
         writer.append(facts)
-        writer.spool_ledger.taken(facts)
+        writer.spool_ledger.taken(facts, digest)
         count += 1
     taking.unlink()
     return count
 
 
-class SpoolLedger:
-    """Which spooled denials reached the log, by proxy session, to compare with what each proxy says it spooled.
+@dataclass(frozen=True)
+class SpoolLoss:
+    missing: list[int]  # line numbers of a proxy's session found nowhere
+    altered: list[int]  # line numbers found, but not as the proxy wrote them
 
-    A proxy that reconnects tells the service which of its spooled denials no service has checked yet
-    (`Hello.spooled`); any of those neither taken into the log since this service started nor waiting in the spool
-    now was removed before the service read it, and the loss is written to the log as a `spool-loss` entry. A proxy
-    that has exited by then tells nothing: lines it spooled can still vanish unnoticed."""
+    def __bool__(self) -> bool:
+        return bool(self.missing or self.altered)
+
+
+class SpoolLedger:
+    """Which spooled lines reached the log, by proxy session, to compare with what each proxy says it spooled.
+
+    A proxy that reconnects tells the service the digest of each line no service has checked yet
+    (`Hello.spooled`); a line neither taken into the log since this service started nor waiting in the spool now
+    was removed before the service read it, and one found with another digest was edited. Either is written to the
+    log as a `spool-loss` entry. A proxy that has exited by then tells nothing: lines it spooled can still vanish
+    or change unnoticed."""
 
     def __init__(self) -> None:
-        self._taken: dict[str, set[int]] = {}
-        self._checked: dict[str, int] = {}  # per session, the highest number already accounted for
+        self._seen: dict[str, dict[int, set[str]]] = {}  # session → line number → digests of lines found
+        self._checked: dict[str, int] = {}  # per session, the highest line number already accounted for
 
-    def taken(self, facts: DecisionFacts) -> None:
+    def taken(self, facts: DecisionFacts, digest: str) -> None:
         if facts.spool_session is not None and facts.spool_seq is not None:
-            self._taken.setdefault(facts.spool_session, set()).add(facts.spool_seq)
+            self._seen.setdefault(facts.spool_session, {}).setdefault(facts.spool_seq, set()).add(digest)
 
-    def missing(self, tally: SpoolTally, spool: Path) -> list[int]:
-        """The numbers of `tally` found neither in the log's intake nor in the spool now."""
+    def compare(self, tally: SpoolTally, spool: Path) -> SpoolLoss:
+        """The lines of `tally` not found as the proxy wrote them, in the log's intake or in the spool now."""
         first = max(tally.since, self._checked.get(tally.session, 0)) + 1
         if tally.count < first:
-            return []
+            return SpoolLoss([], [])
         self._checked[tally.session] = tally.count
-        present = set(self._taken.get(tally.session, ()))
+        seen = {number: set(digests) for number, digests in self._seen.get(tally.session, {}).items()}
         for part in spool_files(spool):
-            present.update(
-                f.spool_seq for f in read_spool_file(part) if f.spool_session == tally.session and f.spool_seq
-            )
-        return [number for number in range(first, tally.count + 1) if number not in present]
+            for facts, digest in read_spool_lines(part):
+                if facts.spool_session == tally.session and facts.spool_seq is not None:
+                    seen.setdefault(facts.spool_seq, set()).add(digest)
+        numbers = range(first, tally.count + 1)
+        expected = {number: tally.digests[number - tally.since - 1] for number in numbers}
+        return SpoolLoss(
+            missing=[number for number in numbers if number not in seen],
+            altered=[number for number in numbers if number in seen and expected[number] not in seen[number]],
+        )
 
 
-def account_for_spool(writer: DecisionLogWriter, server: str, tally: SpoolTally, spool: Path) -> list[int]:
-    """Record in the log any denial a reconnecting proxy spooled that is gone (see SpoolLedger)."""
-    gone = writer.spool_ledger.missing(tally, spool)
-    if gone:
-        print(f"approver: ALERT: {len(gone)} denial(s) spooled by the proxy for '{server}' are gone", file=sys.stderr)
-        loss = {
+def account_for_spool(writer: DecisionLogWriter, server: str, tally: SpoolTally, spool: Path) -> SpoolLoss:
+    """Record in the log any line a reconnecting proxy spooled that is gone or changed (see SpoolLedger)."""
+    loss = writer.spool_ledger.compare(tally, spool)
+    if loss:
+        what = f"{len(loss.missing)} removed, {len(loss.altered)} edited"
+        print(
+            f"approver: ALERT: denials spooled by the proxy for '{server}' were tampered with: {what}", file=sys.stderr
+        )
+        entry = {
             "server": server,
             "spool_session": tally.session,
-            "missing": gone,
-            "reason": f"{len(gone)} denial(s) a proxy spooled never reached the log: the spool was deleted or "
-            "edited before the service read it",
+            "missing": loss.missing,
+            "altered": loss.altered,
+            "reason": f"denials a proxy spooled did not reach the log as it wrote them ({what}): the spool was "
+            "changed before the service read it",
         }
         try:
-            writer.append_event("spool-loss", loss)
+            writer.append_event("spool-loss", entry)
         except Exception as exc:  # the proxy's calls go on being decided; the log's own failure is reported there
             print(f"approver: could not record the spool loss in the log: {exc}", file=sys.stderr)
-    return gone
+    return loss

@@ -247,6 +247,6 @@ async def test_a_deleted_spool_is_reported_when_its_proxy_comes_back(home: Appro
         assert not later.is_error
     alerts = [entry for entry in home.log() if entry.get("kind") == "spool-loss"]
     assert len(alerts) == 1, home.log()
-    assert alerts[0]["missing"] == [1] and alerts[0]["server"] == "sdk"
+    assert (alerts[0]["missing"], alerts[0]["altered"], alerts[0]["server"]) == ([1], [], "sdk")
     shown = home.approver("log", "show").stdout
-    assert "ALERT" in shown and "1 denial(s) a proxy spooled never reached the log" in shown
+    assert "ALERT  sdk: denials a proxy spooled did not reach the log as it wrote them (1 removed, 0 edited)" in shown

@@ -31,6 +31,7 @@ from approver.platform.keystore import FileStore, KeyStoreStatus
 from approver.service.decision_log import (
     DecisionLogWriter,
     LogError,
+    SpoolLoss,
     account_for_spool,
     audit_file,
     read_entries,
@@ -493,29 +494,28 @@ def test_another_log_put_in_the_place_of_the_kept_one_is_refused(tmp_path: Path,
         DecisionLogWriter(path, store, STATUS)
 
 
-def test_spooled_denials_that_vanish_are_written_to_the_log_as_a_loss(tmp_path: Path, store: FileStore) -> None:
+def test_spooled_denials_removed_or_edited_are_written_to_the_log_as_a_loss(tmp_path: Path, store: FileStore) -> None:
     spool = tmp_path / "spool.jsonl"
     proxy = ProxySpool(spool)
     for number in range(4):
         proxy.record(facts(f"t{number}", Decision.DENY).model_copy(update={"arguments": None}))
     writer = DecisionLogWriter(tmp_path / "log.jsonl", store, STATUS)
     kept = spool.read_bytes().splitlines(keepends=True)
-    spool.write_bytes(kept[0] + kept[2])  # numbers 2 and 4 removed before the service read them
+    spool.write_bytes(kept[0].replace(b'"t0"', b'"tX"') + kept[2])  # 1 edited; 2 and 4 removed
     assert take_spool(spool, writer) == 2
-    late = ProxySpool(spool)
-    late.session = proxy.session
-    late.count = 4
-    late.record(facts("t5", Decision.DENY))  # spooled while the service ran but did not answer: still waiting
-    tally = late.unreported()
-    assert tally == SpoolTally(session=proxy.session, since=0, count=5)
-    assert account_for_spool(writer, "fs", tally, spool) == [2, 4]
-    assert account_for_spool(writer, "fs", tally, spool) == []  # accounted for once
-    late.reported = 5
-    assert late.unreported() is None  # and a proxy does not repeat what a service checked
-    assert account_for_spool(writer, "fs", SpoolTally(session="another", since=0, count=1), spool) == [1]
+    proxy.record(facts("t5", Decision.DENY))  # spooled while the service ran but did not answer: still waiting
+    tally = proxy.unreported()
+    assert tally is not None and (tally.since, tally.count) == (0, 5)
+    assert account_for_spool(writer, "fs", tally, spool) == SpoolLoss(missing=[2, 4], altered=[1])
+    assert not account_for_spool(writer, "fs", tally, spool)  # accounted for once
+    proxy.reported = 5
+    assert proxy.unreported() is None  # and a proxy does not repeat what a service checked
+    stranger = SpoolTally(session="another", since=0, digests=["0" * 64])
+    assert account_for_spool(writer, "fs", stranger, spool) == SpoolLoss(missing=[1], altered=[])
     writer.close()
     [loss, other] = [e for e in read_entries(tmp_path / "log.jsonl") if e["kind"] == "spool-loss"]
-    assert (loss["missing"], loss["server"], loss["spool_session"]) == ([2, 4], "fs", proxy.session)
+    assert (loss["missing"], loss["altered"], loss["spool_session"]) == ([2, 4], [1], proxy.session)
+    assert "(2 removed, 1 edited)" in loss["reason"]
     assert other["missing"] == [1]
     taken = [e for e in read_entries(tmp_path / "log.jsonl") if e["kind"] == "decision"]
-    assert [(e["tool"], e["spool_seq"]) for e in taken] == [("t0", 1), ("t2", 3)]
+    assert [(e["tool"], e["spool_seq"]) for e in taken] == [("tX", 1), ("t2", 3)]
