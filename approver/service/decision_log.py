@@ -18,9 +18,8 @@ import secrets
 import sys
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -123,8 +122,7 @@ def audit_file(
     return auditor.finish(lines), auditor.chain
 
 
-@dataclass(frozen=True)
-class MissingLog:
+class MissingLog(NamedTuple):
     """A log the keyring says was kept at a path, which is no longer there."""
 
     origin: str
@@ -148,8 +146,6 @@ class DecisionLogWriter:
         self.store = store
         self.store_status = store_status
         self.torn_tail: Path | None = None
-        self.problem: str | None = None  # set while the log is not where it was, or was changed by someone else
-        self.spool_ledger = SpoolLedger()
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         if not path.exists() or path.stat().st_size == 0:
             self._create(self._missing_log(replacing))
@@ -161,6 +157,8 @@ class DecisionLogWriter:
         # What the path must still be at every append: this file (device, inode), exactly as long as we wrote it.
         self._identity = (opened.st_dev, opened.st_ino)
         self._size = opened.st_size
+        self.problem: str | None = None  # set while the log is not where it was, or was changed by someone else
+        self.spool_ledger = SpoolLedger()
         self._anchor = _AnchorKeeper(store, _checkpoint_name(self.origin))
 
     # -- opening ----------------------------------------------------------------------------------------------
@@ -448,12 +446,12 @@ def take_spool(path: Path, writer: DecisionLogWriter) -> int:
     return count
 
 
-@dataclass(frozen=True)
-class SpoolLoss:
+class SpoolLoss(NamedTuple):
     missing: list[int]  # line numbers of a proxy's session found nowhere
     altered: list[int]  # line numbers found, but not as the proxy wrote them
 
-    def __bool__(self) -> bool:
+    @property
+    def tampered(self) -> bool:
         return bool(self.missing or self.altered)
 
 
@@ -496,7 +494,7 @@ class SpoolLedger:
 def account_for_spool(writer: DecisionLogWriter, server: str, tally: SpoolTally, spool: Path) -> SpoolLoss:
     """Record in the log any line a reconnecting proxy spooled that is gone or changed (see SpoolLedger)."""
     loss = writer.spool_ledger.compare(tally, spool)
-    if loss:
+    if loss.tampered:
         what = f"{len(loss.missing)} removed, {len(loss.altered)} edited"
         print(
             f"approver: ALERT: denials spooled by the proxy for '{server}' were tampered with: {what}", file=sys.stderr
