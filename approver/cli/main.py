@@ -26,7 +26,15 @@ from approver.platform.paths import Home, prepare_explicit_home
 from approver.proxy.driver import ProxyOptions, ServerStartError, run_proxy
 from approver.service import rules_tools
 from approver.service.decision_log import LogError, read_entries
-from approver.service.log_tools import current_vkey, keyring_status, rotate_key, signed_checkpoint, verify_log
+from approver.service.log_tools import (
+    current_vkey,
+    keyring_status,
+    missing_log,
+    reset_log,
+    rotate_key,
+    signed_checkpoint,
+    verify_log,
+)
 from approver.service.runtime import serve_headless
 
 EXIT_NOT_RUNNING = 3
@@ -121,9 +129,13 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--all-signatures", action="store_true", help="also check every line's own signature (slower)")
     export = log_commands.add_parser("export", help="every entry, for a SIEM")
     export.add_argument("--format", choices=["jsonl", "cef", "syslog"], default="jsonl")
-    log_commands.add_parser("checkpoint", help="the latest checkpoint as a C2SP signed note (an anchor)")
-    log_commands.add_parser("vkey", help="the log's verifier key, in C2SP vkey form")
-    log_commands.add_parser("rotate-key", help="sign the log on with a new key (stop the service first)")
+    for name, text in (
+        ("checkpoint", "the latest checkpoint as a C2SP signed note (an anchor)"),
+        ("vkey", "the log's verifier key, in C2SP vkey form"),
+        ("rotate-key", "sign the log on with a new key (stop the service first)"),
+        ("reset", "begin a new log where the last one went missing; the new log records the loss"),
+    ):
+        log_commands.add_parser(name, help=text)
 
     commands.add_parser("doctor", help="check the keyring, the log, the policy and the service")
 
@@ -160,11 +172,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         args.leaf_parser.unrecognized(extras)
     try:
         code = _dispatch(args)
+        # Output reaches its reader, or the command fails saying so: never a silent exit 0 with nothing printed.
+        sys.stdout.flush()
     except CliError as exc:
         print(f"approver: {exc}", file=sys.stderr)
         code = exc.code
     except KeyboardInterrupt:
         code = 130
+    except OSError as exc:
+        print(f"approver: could not write the output: {exc.strerror or exc}", file=sys.stderr)
+        code = 1
     sys.exit(code)
 
 
@@ -245,7 +262,7 @@ def _status(args: argparse.Namespace, home: Home) -> int:
 
 def _decisions(home: Home) -> Iterator[dict[str, Any]]:
     for entry in read_entries(home.log_file):
-        if entry.get("kind") == "decision":
+        if entry.get("kind") in ("decision", "spool-loss"):
             yield entry
     for path in spool_files(home.spool_file):
         for facts in read_spool_file(path):
@@ -269,13 +286,23 @@ def _log(args: argparse.Namespace, home: Home) -> int:
                 print(log_export.to_json_line(entry))
         return 0
     if args.log_command == "checkpoint":
-        print(signed_checkpoint(home), end="")
+        print(_required(signed_checkpoint(home), "checkpoint"), end="")
         return 0
     if args.log_command == "rotate-key":
         print(f"The log is now signed with {rotate_key(home)}")
         return 0
-    print(current_vkey(home))
+    if args.log_command == "reset":
+        replaced = log_export.visible(reset_log(home))
+        print(f"A new log was begun at {home.log_file}; its first entry records that it replaces {replaced}")
+        return 0
+    print(_required(current_vkey(home), "verifier key"))
     return 0
+
+
+def _required(text: str, what: str) -> str:
+    if not text.strip():
+        raise CliError(f"the log gave an empty {what}; run `approver log verify`")
+    return text
 
 
 def _log_show(args: argparse.Namespace, home: Home) -> int:
@@ -286,17 +313,23 @@ def _log_show(args: argparse.Namespace, home: Home) -> int:
         for entry in _decisions(home)
         if (args.tool is None or entry.get("tool") == args.tool)
         and (args.decision is None or entry.get("decision") == args.decision)
-    ]
+    ]  # a spool-loss alert names no tool and no decision: shown unless the listing is filtered
     if args.limit is not None:
         entries = entries[-args.limit :] if args.limit else []
+    visible = log_export.visible  # every field may hold the agent's text: one entry, one inert line
     for entry in entries:
         if args.json:
-            print(json.dumps(entry, ensure_ascii=False))
+            print(log_export.to_json_line(entry))
+        elif entry.get("kind") == "spool-loss":
+            print(f"{visible(entry.get('ts'))}  ALERT  {visible(entry.get('server'))}: {visible(entry.get('reason'))}")
         else:
-            pending = " (not yet in the log)" if entry.get("pending") else ""
+            # A proxy's denial came through the spool file, which anything running as the user can write.
+            waiting = "; not yet in the log" if entry.get("pending") else ""
+            reported = f" (reported by a proxy, unverified{waiting})" if entry.get("source") == "proxy" else ""
             print(
-                f"{entry.get('ts')}  {entry.get('decision', '?'):5}  {entry.get('actor', '?'):7}  "
-                f"{entry.get('server')}/{entry.get('tool')}  {entry.get('reason')}{pending}"
+                f"{visible(entry.get('ts'))}  {visible(entry.get('decision', '?')):5}  "
+                f"{visible(entry.get('actor', '?')):7}  {visible(entry.get('server'))}/{visible(entry.get('tool'))}  "
+                f"{visible(entry.get('reason'))}{reported}"
             )
     if not entries and not args.json:
         print(f"No decisions recorded yet in {home.log_file}")
@@ -308,15 +341,18 @@ def _log_verify(args: argparse.Namespace, home: Home) -> int:
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     audit = result.audit
+    visible = log_export.visible  # the origin and keys are read from the file being checked
     if audit.problem is not None:
-        print(f"{home.log_file}: NOT INTACT: {audit.problem}")
+        print(f"{home.log_file}: NOT INTACT: {visible(audit.problem)}")
         return 1
-    keys = ", ".join(vkey for _, vkey in audit.keys)
+    keys = ", ".join(visible(vkey) for _, vkey in audit.keys)
     anchors = "; ".join(result.anchors) or "none"
     trust = "trusted key" if audit.trusted else "UNTRUSTED (no key to compare with)"
-    print(f"{home.log_file}: intact: {audit.entries} entries, origin {audit.origin}")
+    print(f"{home.log_file}: intact: {audit.entries} entries, origin {visible(audit.origin)}")
     print(f"  signed by: {keys} ({trust})")
-    print(f"  anchors: {anchors}")
+    print(f"  anchors: {visible(anchors)}")
+    if audit.replaced is not None:
+        print(f"  replaces a log that went missing: {visible(audit.replaced)}")
     return 0 if audit.trusted else 1
 
 
@@ -358,17 +394,19 @@ def _doctor(args: argparse.Namespace, home: Home) -> int:
             report("warn", f"rules: {len(rules.pending())} change(s) wait for confirmation in the app")
     except PolicyError as exc:
         report("!!", f"rules: {exc}")
-    if home.log_file.exists():
-        try:
+    try:
+        if home.log_file.exists():
             result = verify_log(home, [], None)
             problem = result.audit.problem or (
                 None if result.audit.trusted else "no trusted key to check its signatures against"
             )
             report("!!" if problem else "ok", f"log: {problem or f'{result.audit.entries} entries, intact'}")
-        except LogError as exc:
-            report("!!", f"log: {exc}")
-    else:
-        report("ok", f"log: none yet ({home.log_file} is created when the service first starts)")
+        elif (missing := missing_log(home)) is not None:
+            report("!!", f"log: {home.log_file} is missing; it was {log_export.visible(missing)}")
+        else:
+            report("ok", f"log: none yet ({home.log_file} is created when the service first starts)")
+    except LogError as exc:
+        report("!!", f"log: {exc}")
     return 1 if problems else 0
 
 

@@ -4,7 +4,8 @@ One JSON line per entry: `{"e":ENTRY,"s":SIGNATURE}`.
 
 - ENTRY is canonical JSON (RFC 8785, via `rfc8785`), with `v`, `seq` (0 for the genesis entry), `prev` (hex RFC
   6962 leaf hash of the previous entry; 64 zeros for genesis), `ts` (RFC 3339, UTC, milliseconds) and `kind`
-  (genesis | decision | rule-change | key-rotation). Nothing in an entry is a float, so canonicalisation is exact.
+  (genesis | decision | rule-change | key-rotation). Only a call's arguments may hold floats, which RFC 8785
+  writes in ECMAScript's shortest form; numbers it cannot write are marked (`loggable_arguments`).
 - The entry's leaf hash is SHA-256(0x00 || the ENTRY bytes exactly as stored); the log keeps the RFC 6962 tree
   of all leaf hashes.
 - SIGNATURE is the base64 part of a C2SP signed-note signature line (key id || Ed25519 signature) over the C2SP
@@ -18,17 +19,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 import rfc8785
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from approver.core.models import Actor, Decision, Requester, ToolCall, Verdict
 from approver.core.tlog import (
+    SIGNATURE_PREFIX,
     KeyFormatError,
     MerkleAccumulator,
     NoteError,
@@ -47,6 +50,7 @@ GENESIS_PREV = "0" * 64
 _LINE_HEAD = b'{"e":'
 _LINE_SIGNATURE = b',"s":"'
 _LINE_TAIL = b'"}'
+_SAFE_INTEGER = 2**53 - 1  # I-JSON's and RFC 8785's bound: integers beyond it are not exact as IEEE doubles
 
 
 class DecisionFacts(BaseModel):
@@ -71,6 +75,8 @@ class DecisionFacts(BaseModel):
     decided_at: str | None = None  # set on proxy decisions: when it was made, before the service took it in
     arguments: dict[str, Any] | None = None  # the call's arguments; redacted by the writer before anything else
     shown_digest: str | None = None  # a person decided: the digest of the text they saw
+    spool_session: str | None = None  # spooled by a proxy: its session, and the line's number within it
+    spool_seq: Annotated[int, Field(ge=1, le=_SAFE_INTEGER)] | None = None
 
     @classmethod
     def of(cls, call: ToolCall, verdict: Verdict, *, by_proxy: bool = False) -> DecisionFacts:
@@ -98,9 +104,6 @@ def rfc3339_now() -> str:
 
 def rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-_SAFE_INTEGER = 2**53
 
 
 def _json_dumps_is_jcs(value: Any) -> bool:
@@ -191,11 +194,18 @@ def genesis_entry(ts: str, origin: str, vkey: str, key_store: str, software: str
 LOGGED_STRING_LIMIT = 4096  # characters of one argument string kept in the log; the rest is summarised
 
 
-def elide_long_strings(value: Any, limit: int = LOGGED_STRING_LIMIT) -> Any:
-    """A copy of `value` in which every string longer than `limit` keeps its first `limit` characters and says
-    how long it was and the SHA-256 of the whole. The log stays bounded (a 20 MB argument would otherwise be
-    written, hashed and redacted in full on every call) while the entry's request digest still binds the exact
-    bytes that were forwarded. Done before redaction, which then only reads what is kept."""
+def loggable_arguments(value: Any, limit: int = LOGGED_STRING_LIMIT) -> Any:
+    """A copy of a call's arguments that the log can always hold, made before redaction (which then reads only
+    what is kept). The entry's request digest still binds the exact bytes that were forwarded; this copy is for
+    people to read.
+
+    - Every string longer than `limit` keeps its first `limit` characters and says how long it was and the
+      SHA-256 of the whole, so the log stays bounded (a 20 MB argument would otherwise be written, hashed and
+      redacted in full on every call).
+    - A number canonical JSON (RFC 8785) cannot hold — an integer beyond ±(2^53 - 1), or a float that overflowed
+      to infinity while parsing (1e400) — becomes `{"$number": TEXT}`. Otherwise the entry could not be written,
+      and a decision that is not written cannot take effect: any agent could get its calls denied unrecorded.
+    """
     if isinstance(value, str):
         if len(value) <= limit:
             return value
@@ -203,10 +213,23 @@ def elide_long_strings(value: Any, limit: int = LOGGED_STRING_LIMIT) -> Any:
         digest = hashlib.sha256(whole).hexdigest()
         return f"{value[:limit]}[… elided: {len(value):,} characters, {len(whole):,} bytes, sha256:{digest}]"
     if isinstance(value, dict):
-        return {key: elide_long_strings(member, limit) for key, member in value.items()}
+        return {key: loggable_arguments(member, limit) for key, member in value.items()}
     if isinstance(value, list):
-        return [elide_long_strings(member, limit) for member in value]
+        return [loggable_arguments(member, limit) for member in value]
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and not -_SAFE_INTEGER <= value <= _SAFE_INTEGER:
+        return {"$number": _integer_text(value)}
+    if isinstance(value, float) and not math.isfinite(value):
+        return {"$number": "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")}
     return value
+
+
+def _integer_text(value: int) -> str:
+    try:
+        return str(value)
+    except ValueError:  # beyond Python's int-to-text digit limit (sys.set_int_max_str_digits)
+        return f"{'-' if value < 0 else ''}an integer of {value.bit_length()} bits"
 
 
 class ArgumentsOmitted(StrEnum):
@@ -214,6 +237,7 @@ class ArgumentsOmitted(StrEnum):
 
     NOT_KEPT = "not kept: a proxy decided alone and keeps no arguments on disk"
     REDACTION_FAILED = "left out: redaction failed, and arguments are never logged unredacted"
+    UNWRITABLE = "left out: they could not be written as canonical JSON"
 
 
 def decision_body(
@@ -253,8 +277,7 @@ class EntryChain:
         self.prev = leaf.hex()
         checkpoint = self.checkpoint()
         signature = signature_b64(signer, checkpoint)
-        # The line's signature is a signature of the checkpoint: together they are the signed note.
-        self.signed_note = f"{checkpoint}\n\u2014 {signer.name} {signature}\n"
+        self.signed_note = signed_note(checkpoint, signer.name, signature)
         return encode_line(entry_bytes, signature)
 
     def copy(self) -> EntryChain:
@@ -272,6 +295,11 @@ class EntryChain:
 
     def checkpoint(self) -> str:
         return checkpoint_text(self.origin, self.tree.size, self.tree.root())
+
+
+def signed_note(checkpoint: str, key_name: str, signature: str) -> str:
+    """A line's signature is a signature of the log's checkpoint at that line: together they are a signed note."""
+    return f"{checkpoint}\n{SIGNATURE_PREFIX}{key_name} {signature}\n"
 
 
 def signature_b64(signer: Signer, text: str) -> str:
@@ -310,8 +338,10 @@ class Audit:
     keys: list[tuple[int, str]] = field(default_factory=list)  # (first seq, vkey) in order
     problem: Problem | None = None
     final_checkpoint: str | None = None
+    final_note: str | None = None  # the newest line's signature with the checkpoint it signs: a C2SP signed note
     anchors_checked: list[str] = field(default_factory=list)
     trusted: bool = False  # the final key was matched against a key we trust (keyring or given)
+    replaced: str | None = None  # the log this one was begun to replace when it went missing (`log reset`)
 
     @property
     def intact(self) -> bool:
@@ -392,6 +422,8 @@ class LogAuditor:
         self._chain.restore(entry_bytes)
         self.audit.origin = origin
         self.audit.entries = 1
+        if "replaces" in entry:
+            self.audit.replaced = describe_replaced(entry["replaces"])
         self.audit.keys.append((0, vkey))
         self._last = (number, signature, self._verifier)
         if not self._signed(signature):
@@ -476,11 +508,27 @@ class LogAuditor:
                 return audit
             audit.trusted = True
         audit.final_checkpoint = self._chain.checkpoint()
+        audit.final_note = signed_note(audit.final_checkpoint, verifier.name, signature)
         return audit
 
 
 class AnchorError(ValueError):
     pass
+
+
+def describe_replaced(replaces: object) -> str:
+    """What a genesis entry says about the log that went missing before it: its origin, and its size when the
+    keyring last held its checkpoint."""
+    if not isinstance(replaces, dict):
+        return "an unnamed log"
+    what = f"the log {replaces.get('origin')}"
+    note = replaces.get("checkpoint")
+    if isinstance(note, str):
+        try:
+            what += f" ({unverified_anchor('kept', note).size} entries at its last checkpoint)"
+        except AnchorError:
+            what += " (its last checkpoint is unreadable)"
+    return what
 
 
 def unverified_anchor(source: str, note: str) -> Anchor:

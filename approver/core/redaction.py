@@ -20,7 +20,7 @@ These kinds of evidence make a value a secret:
    at a credential: under a key containing key/secret/token/auth/cred/sig/pwd/pass, or as the value of such a
    flag or assignment inside a text (`--token abc…`, `API_KEY=abc…`, `"client_token": "abc…"`). A flag or
    assignment whose name *is* a credential name (`--password hunter2`) is a secret whatever its entropy.
-4. It is the word a string was cut through for the log (`log_format.elide_long_strings`): it may be the head of a
+4. It is the word a string was cut through for the log (`log_format.loggable_arguments`): it may be the head of a
    token too short to recognise, so it is hidden whole.
 
 Every scan is linear in the length of the text: patterns have no nested quantifiers, runs are matched
@@ -604,7 +604,7 @@ def _percent_encoded_secrets(text: str, depth: int) -> Iterator[tuple[str, int, 
 
 # --- a string cut short for the log --------------------------------------------------------------------------
 
-# What `log_format.elide_long_strings` appends to a string it cut at the log's limit. The word the cut went through
+# What `log_format.loggable_arguments` appends to a string it cut at the log's limit. The word the cut went through
 # may be the head of a token too short for any shape to recognise, so it is hidden whole.
 _ELISION_NOTE = re.compile(r"\[… elided: [0-9,]{1,30} characters, [0-9,]{1,30} bytes, sha256:[0-9a-f]{64}\]\Z")
 _ELISION_NOTE_MAX = 200

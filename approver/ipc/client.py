@@ -25,6 +25,7 @@ from approver.ipc.protocol import (
     Welcome,
     WithdrawMessage,
 )
+from approver.ipc.spool import ProxySpool
 from approver.platform.aio import TaskSet
 from approver.platform.instance import impostor_problem
 from approver.platform.paths import Home, socket_address
@@ -161,6 +162,7 @@ class DecisionClient:
         self._settled = asyncio.Event()
         self._settled.set()
         self._tasks = TaskSet()
+        self.spool = ProxySpool(home.spool_file)  # where denials made without the service are recorded
 
     async def decide(self, ref: int, call: ToolCall, on_holding: Callable[[Holding], object] | None = None) -> Outcome:
         """The verdict on a call. `on_holding` runs when the service says a person is deciding."""
@@ -306,16 +308,19 @@ class DecisionClient:
             if self._writer is not None and not self._writer.is_closing():
                 return
             reader, writer = await connect_to_service(self.home, self.timeouts.connect)
+            tally = self.spool.unreported()
             try:
                 await _handshake(
                     reader,
                     writer,
-                    Hello(role="proxy", pid=os.getpid(), server=self.server),
+                    Hello(role="proxy", pid=os.getpid(), server=self.server, spooled=tally),
                     self.timeouts.connect,
                 )
             except ServiceUnavailable:
                 writer.close()
                 raise
+            if tally is not None:
+                self.spool.reported = tally.count  # a service that welcomed us has checked them
             self._writer = writer
             self._connection_lost = asyncio.Event()
             self._tasks.spawn(self._read_replies(reader, writer), name="ipc-replies")

@@ -44,12 +44,26 @@ class _Message(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
 
+class SpoolTally(_Message):
+    """The denials a proxy spooled in its session that no service has checked yet: lines since+1, since+2, … with
+    the SHA-256 of each line as the proxy wrote it (see approver.ipc.spool)."""
+
+    session: str
+    since: int = Field(ge=0)
+    digests: list[str] = Field(min_length=1)
+
+    @property
+    def count(self) -> int:
+        return self.since + len(self.digests)
+
+
 class Hello(_Message):
     type: Literal["hello"] = "hello"
     v: int = PROTOCOL_VERSION
     role: Literal["proxy", "status"]
     pid: int
     server: str | None = None
+    spooled: SpoolTally | None = None  # a proxy that denied calls alone while the service was away says so
 
 
 class Welcome(_Message):
@@ -65,6 +79,9 @@ class Refused(_Message):
 
 
 class Decide(_Message):
+    # A call's arguments may hold a number that overflowed to infinity when parsed (1e400): carry it as such, so
+    # the service logs what was sent rather than the null pydantic would write by default.
+    model_config = ConfigDict(frozen=True, extra="ignore", ser_json_inf_nan="constants")
     type: Literal["decide"] = "decide"
     ref: int
     call: ToolCall

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from approver.core.log_format import DecisionFacts
 from approver.ipc.client import DecisionClient, Timeouts
 from approver.ipc.protocol import Holding
-from approver.ipc.spool import spool_decision
 from approver.platform.aio import TaskSet
 from approver.platform.paths import Home
 from approver.proxy.relay import (
@@ -407,7 +406,7 @@ class Proxy:
         if outcome.decided_locally:
             facts = DecisionFacts.of(command.call, outcome.verdict, by_proxy=True)
             try:
-                await asyncio.to_thread(spool_decision, self.home.spool_file, facts)
+                await asyncio.to_thread(self.decisions.spool.record, facts)
             except OSError as exc:
                 self.report(f"could not record a denial in {self.home.spool_file}: {exc}")
             self.report(f"denied '{command.call.tool}': {outcome.verdict.reason}")

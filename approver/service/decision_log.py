@@ -15,10 +15,11 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -37,16 +38,17 @@ from approver.core.log_format import (
     check_anchor_signatures,
     decision_body,
     decode_entry,
-    elide_long_strings,
+    describe_replaced,
     genesis_entry,
+    loggable_arguments,
     rfc3339_now,
     split_line,
     unverified_anchor,
 )
-from approver.core.models import Actor, Decision
 from approver.core.redaction import redact
 from approver.core.tlog import Signer, Verifier
-from approver.ipc.spool import read_spool_file
+from approver.ipc.protocol import SpoolTally
+from approver.ipc.spool import read_spool_lines, spool_files
 from approver.platform.durable import fsync_fully
 from approver.platform.keystore import KeyStoreError, KeyStoreStatus, SecretStore
 
@@ -64,6 +66,11 @@ def _seed_name(origin: str) -> str:
 
 def _checkpoint_name(origin: str) -> str:
     return f"{origin}/checkpoint"
+
+
+def _kept_at_name(path: Path) -> str:
+    """Which log the keyring knows to be at `path`: a log that goes missing is then noticed, not begun anew."""
+    return f"log-at:{path.resolve()}"
 
 
 def _fingerprint_key(seed: bytes) -> bytes:
@@ -124,8 +131,26 @@ def audit_file(
     return auditor.finish(lines), auditor.chain
 
 
+class MissingLog(NamedTuple):
+    """A log the keyring says was kept at a path, which is no longer there."""
+
+    origin: str
+    checkpoint: str | None  # its newest checkpoint kept in the keyring, as a signed note
+
+    def as_entry(self) -> dict[str, str | None]:
+        return {"origin": self.origin, "checkpoint": self.checkpoint}
+
+    def describe(self) -> str:
+        return describe_replaced(self.as_entry())
+
+
 class DecisionLogWriter:
-    def __init__(self, path: Path, store: SecretStore, store_status: KeyStoreStatus) -> None:
+    """Opens (or begins) the log at `path` and appends to it. `replacing`: begin a new log even though the keyring
+    says another was kept there (`approver log reset`); the new genesis entry records the one that went missing."""
+
+    def __init__(
+        self, path: Path, store: SecretStore, store_status: KeyStoreStatus, *, replacing: bool = False
+    ) -> None:
         self.path = path
         self.store = store
         self.store_status = store_status
@@ -135,16 +160,45 @@ class DecisionLogWriter:
         self.last_rules_seal_entry: dict[str, Any] | None = None
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         if not path.exists() or path.stat().st_size == 0:
-            self._create()
+            self._create(self._missing_log(replacing))
         else:
             self.torn_tail = recover_torn_tail(path)
             self._resume()
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        opened = os.fstat(self._fd)
+        # What the path must still be at every append: this file (device, inode), exactly as long as we wrote it.
+        self._identity = (opened.st_dev, opened.st_ino)
+        self._size = opened.st_size
+        self.problem: str | None = None  # set while the log is not where it was, or was changed by someone else
+        self.spool_ledger = SpoolLedger()
         self._anchor = _AnchorKeeper(store, _checkpoint_name(self.origin))
 
     # -- opening ----------------------------------------------------------------------------------------------
 
-    def _create(self) -> None:
+    @staticmethod
+    def missing_at(path: Path, store: SecretStore) -> MissingLog | None:
+        """The log `store` says is kept at `path` (for a path with no log file: the one that went missing)."""
+        try:
+            origin = store.get(_kept_at_name(path))
+            checkpoint = None if origin is None else store.get(_checkpoint_name(origin))
+        except KeyStoreError as exc:
+            raise LogError(f"cannot read from {store.label} which log was kept at {path}: {exc}") from None
+        return None if origin is None else MissingLog(origin, checkpoint)
+
+    def _missing_log(self, replacing: bool) -> MissingLog | None:
+        """The log the keyring says was at this path, if any; refuses to begin anew over it unless `replacing`."""
+        missing = self.missing_at(self.path, self.store)
+        if missing is None:
+            return None
+        if not replacing:
+            raise LogError(
+                f"{self.path} is missing or empty, but {self.store.label} shows {missing.describe()} was kept there: "
+                "it was moved or deleted. Put it back, or run `approver log reset` to begin a new log that records "
+                "the loss"
+            )
+        return missing
+
+    def _create(self, replaces: MissingLog | None) -> None:
         self.origin = f"mcp-approver.local/{secrets.token_hex(8)}"
         seed = secrets.token_bytes(32)
         try:
@@ -156,6 +210,8 @@ class DecisionLogWriter:
         entry = genesis_entry(
             rfc3339_now(), self.origin, self.signer.vkey(), self.store_status.describe(), f"mcp-approver {__version__}"
         )
+        if replaces is not None:
+            entry["replaces"] = replaces.as_entry()
         line = self.chain.seal(canonical(entry), self.signer)
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
@@ -163,6 +219,13 @@ class DecisionLogWriter:
             fsync_fully(fd)
         finally:
             os.close(fd)
+        self._keep_location()
+
+    def _keep_location(self) -> None:
+        try:
+            self.store.set(_kept_at_name(self.path), self.origin)
+        except KeyStoreError as exc:
+            raise LogError(f"cannot record in {self.store.label} which log is kept at {self.path}: {exc}") from None
 
     def _resume(self) -> None:
         with self.path.open("rb") as handle:
@@ -178,12 +241,18 @@ class DecisionLogWriter:
         try:
             seed_hex = self.store.get(_seed_name(origin))
             anchor_note = self.store.get(_checkpoint_name(origin))
+            kept_here = self.store.get(_kept_at_name(self.path))
         except KeyStoreError as exc:
             raise LogError(f"cannot read the log's key from {self.store.label}: {exc}") from None
+        if kept_here is not None and kept_here != origin:
+            raise LogError(
+                f"{self.path} is the log {origin}, but {self.store.label} shows the log {kept_here} was kept there: "
+                "it was replaced. Put the original back, or move this one aside and run `approver log reset`"
+            )
         if seed_hex is None:
             raise LogError(
                 f"the signing key of {self.path} is not in {self.store.label}; the log cannot be continued. "
-                "Keep the file as evidence (move it aside) and start again to begin a new log."
+                "Keep the file as evidence (move it aside) and run `approver log reset` to begin a new log."
             )
         self._use_key(bytes.fromhex(seed_hex))
         notes = [] if anchor_note is None else [(f"the checkpoint kept in {self.store.label}", anchor_note)]
@@ -204,9 +273,11 @@ class DecisionLogWriter:
         if audit.problem is not None or chain is None:
             raise LogError(
                 f"{self.path}: {audit.problem}. The log was damaged or tampered with; it is not repaired. "
-                "Keep it as evidence (move it aside) and start again to begin a new log."
+                "Keep it as evidence (move it aside) and run `approver log reset` to begin a new log."
             )
         self.chain = chain
+        if kept_here is None:
+            self._keep_location()  # a log begun before locations were kept
 
     def _use_key(self, seed: bytes) -> None:
         self.signer = Signer(self.origin, seed)
@@ -215,15 +286,17 @@ class DecisionLogWriter:
     # -- writing ------------------------------------------------------------------------------------------------
 
     def append(self, facts: DecisionFacts) -> int:
-        """Write one decision durably; returns its sequence number."""
+        """Write one decision durably; returns its sequence number. Whatever the arguments hold, the decision is
+        written: arguments that cannot be redacted, or then written, are left out and the entry says why."""
         if facts.arguments is None:
             return self._write("decision", decision_body(facts, ArgumentsOmitted.NOT_KEPT))
         try:
-            redacted = redact(elide_long_strings(facts.arguments), self._redaction_key)
+            redacted = redact(loggable_arguments(facts.arguments), self._redaction_key)
         except Exception:  # never write arguments we could not redact
             return self._write("decision", decision_body(facts, ArgumentsOmitted.REDACTION_FAILED))
         findings = [{"pointer": f.pointer, "kind": f.kind} for f in redacted.findings]
-        return self._write("decision", decision_body(facts, redacted.value, findings))
+        body = decision_body(facts, redacted.value, findings)
+        return self._write("decision", body, without_arguments=decision_body(facts, ArgumentsOmitted.UNWRITABLE))
 
     def append_event(self, kind: str, body: dict[str, Any]) -> int:
         """Any other kind of entry (rule-change, …); the body must hold no secrets and no floats."""
@@ -241,11 +314,18 @@ class DecisionLogWriter:
         self._use_key(seed)
         return new.vkey()
 
-    def _write(self, kind: str, body: dict[str, Any]) -> int:
+    def _write(self, kind: str, body: dict[str, Any], without_arguments: dict[str, Any] | None = None) -> int:
         entry = self.chain.entry(rfc3339_now(), kind, body)
+        try:
+            entry_bytes = canonical(entry)
+        except (ValueError, TypeError, RecursionError):  # rfc8785's errors are ValueErrors
+            if without_arguments is None:
+                raise
+            entry = self.chain.entry(entry["ts"], kind, without_arguments)
+            entry_bytes = canonical(entry)
+        self._check_still_in_place()
         before = self.chain.copy()
-        size_before = os.fstat(self._fd).st_size
-        line = self.chain.seal(canonical(entry), self.signer) + b"\n"
+        line = self.chain.seal(entry_bytes, self.signer) + b"\n"
         try:
             written = os.write(self._fd, line)
             if written != len(line):
@@ -255,11 +335,39 @@ class DecisionLogWriter:
             # Nothing was acknowledged: take the partial line back, so the next entry chains to the last real one.
             self.chain = before
             with contextlib.suppress(OSError):
-                os.ftruncate(self._fd, size_before)
+                os.ftruncate(self._fd, self._size)
             raise
+        self._size += len(line)
         assert self.chain.signed_note is not None
         self._anchor.update(self.chain.signed_note)
         return int(entry["seq"])
+
+    def _check_still_in_place(self) -> None:
+        """Refuse to acknowledge a decision into a file nobody can find or that someone else changed: the path must
+        still name the file we hold open, at the length we wrote. One stat() per append. Not sticky: a log put
+        back where it was is written to again."""
+        moved = "was moved or deleted while the service ran"
+        try:
+            now = self.path.stat()
+        except FileNotFoundError:
+            problem: str | None = moved
+        else:
+            problem = None
+            if (now.st_dev, now.st_ino) != self._identity:
+                problem = moved
+            elif now.st_size != self._size:
+                problem = (
+                    f"was changed by another program while the service ran ({now.st_size:,} bytes, not {self._size:,})"
+                )
+        if problem != self.problem:
+            self.problem = problem
+            if problem is not None:
+                print(f"approver: ALERT: the decision log {self.path} {problem}; calls are denied", file=sys.stderr)
+        if problem is not None:
+            raise LogError(
+                f"the decision log {self.path} {problem}; calls are denied until it is back as it was, or the "
+                "service is restarted to check it"
+            )
 
     # -- reading -----------------------------------------------------------------------------------------------
 
@@ -349,21 +457,77 @@ def take_spool(path: Path, writer: DecisionLogWriter) -> int:
         except FileNotFoundError:
             return 0
     count = 0
-    for facts in read_spool_file(taking):
-        # Anything that can write a file can write the spool: take in only what a proxy alone can decide (a
-        # denial), marked as the proxy's, without arguments or a claim of what a person saw.
-        writer.append(
-            facts.model_copy(
-                update={
-                    "decision": Decision.DENY,
-                    "source": "proxy",
-                    "requester": None,
-                    "arguments": None,
-                    "shown_digest": None,
-                    "actor": facts.actor if facts.actor in (Actor.NONE, Actor.ERROR, Actor.TIMEOUT) else Actor.NONE,
-                }
-            )
-        )
+    for facts, digest in read_spool_lines(taking):  # each one only what a proxy alone can say: as_proxy_report
+        writer.append(facts)
+        writer.spool_ledger.taken(facts, digest)
         count += 1
     taking.unlink()
     return count
+
+
+class SpoolLoss(NamedTuple):
+    missing: list[int]  # line numbers of a proxy's session found nowhere
+    altered: list[int]  # line numbers found, but not as the proxy wrote them
+
+    @property
+    def tampered(self) -> bool:
+        return bool(self.missing or self.altered)
+
+
+class SpoolLedger:
+    """Which spooled lines reached the log, by proxy session, to compare with what each proxy says it spooled.
+
+    A proxy that reconnects tells the service the digest of each line no service has checked yet
+    (`Hello.spooled`); a line neither taken into the log since this service started nor waiting in the spool now
+    was removed before the service read it, and one found with another digest was edited. Either is written to the
+    log as a `spool-loss` entry. A proxy that has exited by then tells nothing: lines it spooled can still vanish
+    or change unnoticed."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, dict[int, set[str]]] = {}  # session → line number → digests of lines found
+        self._checked: dict[str, int] = {}  # per session, the highest line number already accounted for
+
+    def taken(self, facts: DecisionFacts, digest: str) -> None:
+        if facts.spool_session is not None and facts.spool_seq is not None:
+            self._seen.setdefault(facts.spool_session, {}).setdefault(facts.spool_seq, set()).add(digest)
+
+    def compare(self, tally: SpoolTally, spool: Path) -> SpoolLoss:
+        """The lines of `tally` not found as the proxy wrote them, in the log's intake or in the spool now."""
+        first = max(tally.since, self._checked.get(tally.session, 0)) + 1
+        if tally.count < first:
+            return SpoolLoss([], [])
+        self._checked[tally.session] = tally.count
+        seen = {number: set(digests) for number, digests in self._seen.get(tally.session, {}).items()}
+        for part in spool_files(spool):
+            for facts, digest in read_spool_lines(part):
+                if facts.spool_session == tally.session and facts.spool_seq is not None:
+                    seen.setdefault(facts.spool_seq, set()).add(digest)
+        numbers = range(first, tally.count + 1)
+        expected = {number: tally.digests[number - tally.since - 1] for number in numbers}
+        return SpoolLoss(
+            missing=[number for number in numbers if number not in seen],
+            altered=[number for number in numbers if number in seen and expected[number] not in seen[number]],
+        )
+
+
+def account_for_spool(writer: DecisionLogWriter, server: str, tally: SpoolTally, spool: Path) -> SpoolLoss:
+    """Record in the log any line a reconnecting proxy spooled that is gone or changed (see SpoolLedger)."""
+    loss = writer.spool_ledger.compare(tally, spool)
+    if loss.tampered:
+        what = f"{len(loss.missing)} removed, {len(loss.altered)} edited"
+        print(
+            f"approver: ALERT: denials spooled by the proxy for '{server}' were tampered with: {what}", file=sys.stderr
+        )
+        entry = {
+            "server": server,
+            "spool_session": tally.session,
+            "missing": loss.missing,
+            "altered": loss.altered,
+            "reason": f"denials a proxy spooled did not reach the log as it wrote them ({what}): the spool was "
+            "changed before the service read it",
+        }
+        try:
+            writer.append_event("spool-loss", entry)
+        except Exception as exc:  # the proxy's calls go on being decided; the log's own failure is reported there
+            print(f"approver: could not record the spool loss in the log: {exc}", file=sys.stderr)
+    return loss

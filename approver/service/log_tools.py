@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,42 +98,70 @@ def verify_log(
     return Verification(audit, [source for source, _ in notes], warnings)
 
 
+def _intact_audit(home: Home) -> Audit:
+    """The log read from its file alone: the keyring is not needed to show what the log itself says."""
+    _origin(home.log_file)  # a missing or foreign file gets its own clear message
+    audit, _ = audit_file(home.log_file)
+    if audit.problem is not None or audit.final_note is None or not audit.keys:
+        raise LogError(f"{home.log_file} does not verify ({audit.problem}); run `approver log verify`")
+    return audit
+
+
 def signed_checkpoint(home: Home) -> str:
-    """The latest checkpoint as a complete C2SP signed note (usable as an anchor file)."""
-    origin = _origin(home.log_file)
-    signer, _store, status = _stored_signer(home, origin)
-    if signer is None:
-        raise LogError(f"the log's signing key is not in {status.describe()}; it cannot sign a checkpoint")
-    audit, chain = audit_file(home.log_file, (), [signer.verifier()])
-    if audit.problem is not None or chain is None:
-        raise LogError(f"the log does not verify ({audit.problem}); run `approver log verify`")
-    return signer.sign_note(chain.checkpoint())
+    """The newest checkpoint as a complete C2SP signed note (usable as an anchor file), as the log's newest line
+    signs it. `approver log verify` is what says whether that line's key is the trusted one."""
+    note = _intact_audit(home).final_note
+    assert note is not None
+    return note
 
 
 def current_vkey(home: Home) -> str:
-    audit, _ = audit_file(home.log_file)
-    if not audit.keys:
-        raise LogError(f"{home.log_file}: the log names no key ({audit.problem})")
-    return audit.keys[-1][1]
+    """The verifier key the log names last (its genesis entry, or its newest key rotation): it is public."""
+    return _intact_audit(home).keys[-1][1]
+
+
+def missing_log(home: Home) -> str | None:
+    """When there is no log file: the log the keyring says was kept there (it went missing), if any."""
+    store, _status = open_secret_store(home.key_file)
+    missing = DecisionLogWriter.missing_at(home.log_file, store)
+    return None if missing is None else missing.describe()
 
 
 def keyring_status(home: Home) -> KeyStoreStatus:
     return open_secret_store(home.key_file)[1]
 
 
-def rotate_key(home: Home) -> str:
-    """Give the log a new signing key (the service must be stopped: it is the log's only writer)."""
+def reset_log(home: Home) -> str:
+    """Begin a new log where one went missing; its genesis entry names the lost log. Returns what it replaced."""
+    with _only_writer(home):
+        if home.log_file.exists() and home.log_file.stat().st_size > 0:
+            raise LogError(f"{home.log_file} exists; a log is reset only once it is gone (move it aside as evidence)")
+        store, status = open_secret_store(home.key_file)
+        writer = DecisionLogWriter(home.log_file, store, status, replacing=True)
+        writer.close()
+    audit, _ = audit_file(home.log_file)
+    return audit.replaced or "no earlier log"
+
+
+@contextlib.contextmanager
+def _only_writer(home: Home) -> Iterator[None]:
     lock = InstanceLock(home)
     try:
         lock.acquire()
     except AlreadyRunning as exc:
-        raise LogError(f"{exc}; stop it first, rotation needs the log's only writer") from None
+        raise LogError(f"{exc}; stop it first: this needs the log's only writer") from None
     try:
+        yield
+    finally:
+        lock.release()
+
+
+def rotate_key(home: Home) -> str:
+    """Give the log a new signing key (the service must be stopped: it is the log's only writer)."""
+    with _only_writer(home):
         store, status = open_secret_store(home.key_file)
         writer = DecisionLogWriter(home.log_file, store, status)
         try:
             return writer.rotate_key()
         finally:
             writer.close()
-    finally:
-        lock.release()

@@ -53,6 +53,7 @@ from approver.ipc.protocol import (
 from approver.platform.aio import TaskSet
 from approver.platform.paths import Home, ensure_private_dir, socket_address
 from approver.platform.peercred import PeerCredentials, describe_process, executable_of, peer_credentials
+from approver.service.decision_log import account_for_spool
 from approver.service.decisions import DecisionService
 
 GREETING_TIMEOUT = 5.0  # connect -> hello: a proxy says hello at once
@@ -315,6 +316,8 @@ class DecisionServer:
                 return
             counted = hello.role == "proxy"
             self._proxies += counted
+            if counted and hello.spooled is not None:
+                account_for_spool(self.service.log, hello.server or "?", hello.spooled, self.home.spool_file)
             limit = protocol.MAX_MESSAGE_BYTES if counted else protocol.MAX_SMALL_MESSAGE_BYTES
             idle_timeout = None if counted else STATUS_IDLE_TIMEOUT
             while (line := await lines.next_line(limit, idle_timeout)) is not None:

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from approver.core.log_format import LOGGED_STRING_LIMIT, elide_long_strings
+from approver.core.log_format import LOGGED_STRING_LIMIT, loggable_arguments
 from approver.core.redaction import (
     _CATALOGUE_PLUGINS,
     MARKER_PATTERN,
@@ -500,7 +500,7 @@ def test_encoded_plain_text_is_left_alone() -> None:
 @pytest.mark.parametrize("cut", [5, 12, 30, 39])
 def test_the_head_of_a_token_cut_at_the_log_limit_is_not_left_raw(cut: int) -> None:
     prefix = "x" * (LOGGED_STRING_LIMIT - cut) + " "
-    elided = elide_long_strings({"content": prefix + GITHUB + " and more text after it"})
+    elided = loggable_arguments({"content": prefix + GITHUB + " and more text after it"})
     head = GITHUB[: cut - 1]
     assert head in elided["content"]  # the log keeps only the head of the token
     result = redact(elided, KEY)
@@ -511,7 +511,7 @@ def test_the_head_of_a_token_cut_at_the_log_limit_is_not_left_raw(cut: int) -> N
 
 
 def test_a_cut_that_falls_between_words_redacts_nothing_extra() -> None:
-    elided = elide_long_strings({"content": "word " * 1000})
+    elided = loggable_arguments({"content": "word " * 1000})
     assert redact(elided, KEY).value == elided
 
 
@@ -562,7 +562,7 @@ def test_a_megabyte_of_text_hostile_to_the_new_rules_is_scanned_in_linear_time(u
     text = unit * (1024 * 1024 // len(unit))
     started = time.perf_counter()
     redact({"content": text}, KEY)
-    redact({"content": elide_long_strings(text)}, KEY)
+    redact({"content": loggable_arguments(text)}, KEY)
     elapsed = time.perf_counter() - started
     assert elapsed < 5, f"{elapsed:.1f}s for {unit!r}"
 
@@ -579,9 +579,9 @@ def test_every_catalogue_pattern_has_its_literals() -> None:
 
 def test_a_token_head_cut_inside_minified_json_is_hidden_but_a_long_blob_is_kept() -> None:
     minified = '{"a":"' + "y" * (LOGGED_STRING_LIMIT - 30) + '","auth":"' + GITHUB + '"}'
-    elided = elide_long_strings(minified)
+    elided = loggable_arguments(minified)
     head = elided[:LOGGED_STRING_LIMIT].rsplit('"', 1)[1]
     assert len(head) >= 10 and GITHUB.startswith(head)
     assert head not in redact(elided, KEY).value
-    blob = elide_long_strings("Q" * 6000)
+    blob = loggable_arguments("Q" * 6000)
     assert redact(blob, KEY).value == blob  # one 4 KB run is no token's head: nothing to hide, nothing hidden
