@@ -403,7 +403,7 @@ def _restore(
 
     # Nothing in the home has been touched so far. From here on: keep the present aside, then put the archive in.
     stamp = _stamp()
-    kept_aside = _move_aside(home, home.data_dir / f"{BEFORE_RESTORE}{stamp}")
+    kept_aside = _move_aside(home, home.data_dir / f"{BEFORE_RESTORE}{stamp}", with_log=plan is not None)
     records = file_records(manifest)
     for archived in records:
         if archived == LOG_PATH:
@@ -524,10 +524,11 @@ def _holds_decisions(path: Path) -> bool:
         return True  # a damaged log may hold anything: replacing it is not done silently
 
 
-def _move_aside(home: Home, aside: Path) -> Path | None:
-    """Move everything a restore replaces into `aside` (config/… and data/…, as in an archive)."""
+def _move_aside(home: Home, aside: Path, *, with_log: bool) -> Path | None:
+    """Move everything a restore replaces into `aside` (config/… and data/…, as in an archive); the log only if
+    the archive brings one (without, the home's log goes on)."""
     moving = list(_home_files(home))
-    if home.log_file.exists():
+    if with_log and home.log_file.exists():
         moving.append((LOG_PATH, home.log_file))
     if not moving:
         return None
@@ -610,8 +611,6 @@ def _install_log(
     rules: dict[str, Any],
     stamp: str,
 ) -> str:
-    if plan is None:
-        return "the archive holds no log; the service begins one when it starts"
     record: dict[str, Any] = {
         "archive_sha256": opened.digest,
         "archive_created": manifest.get("created"),
@@ -619,9 +618,21 @@ def _install_log(
         "files": len(manifest["files"]),
         "kept_aside": str(kept_aside) if kept_aside else None,
         "rules_trusted": rules["trusted"],
-        "forced": [item["what"] for item in plan.overridden],
-        "overridden": plan.overridden,
+        "forced": [item["what"] for item in plan.overridden] if plan else [],
+        "overridden": plan.overridden if plan else [],
     }
+    if plan is None:
+        if not home.log_file.exists():
+            return "the archive holds no log; the service begins one when it starts"
+        try:
+            writer = DecisionLogWriter(home.log_file, store, status)
+        except LogError as exc:
+            return f"the archive holds no log; this home's log goes on, but the restore is not recorded in it: {exc}"
+        try:
+            writer.append_event("restore", record)
+        finally:
+            writer.close()
+        return "the archive holds no log; this home's log goes on and records the restore"
     audit = plan.audit
     ensure_private_dir(home.log_file.parent)
     if plan.signer is None:
