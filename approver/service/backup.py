@@ -74,6 +74,7 @@ LOG_PATH = "data/decisions.jsonl"
 BEFORE_RESTORE = "before-restore-"
 RESTORED_LOGS = "restored-logs"
 _STAGING = ".restore-staging-"
+_BACKUP_STAGING = ".approver-backup-"
 _COPY_CHUNK = 1 << 20
 
 
@@ -99,13 +100,14 @@ def _stamp() -> str:
 def _excluded(home: Home, path: Path) -> bool:
     """What never goes into a backup, nor is moved aside by a restore: the fallback key file (secrets travel only
     encrypted, with --with-keys), the service's socket and lock (the run directory), half-written `.tmp` files, torn
-    log tails (never acknowledged), earlier restores' leftovers, and the log itself (carried on its own)."""
+    log tails (never acknowledged), earlier backups' and restores' leftovers, and the log itself (carried on its
+    own)."""
     name = path.name
     if path in (home.log_file, home.key_file):
         return True
     if home.run_dir == path or home.run_dir in path.parents:
         return True
-    if name.endswith(".tmp") or ".torn-" in name or name.startswith((BEFORE_RESTORE, _STAGING)):
+    if name.endswith(".tmp") or ".torn-" in name or name.startswith((BEFORE_RESTORE, _STAGING, _BACKUP_STAGING)):
         return True
     return name.endswith((".sock", ".lock"))
 
@@ -175,7 +177,7 @@ def make_backup(home: Home, target: Path, passphrase: str | None) -> BackupSumma
     if not target.parent.is_dir():
         raise BackupError(f"{target.parent} does not exist")
     store, status = open_secret_store(home.key_file)
-    with tempfile.TemporaryDirectory(prefix=".approver-backup-", dir=target.parent) as staging_name:
+    with tempfile.TemporaryDirectory(prefix=_BACKUP_STAGING, dir=target.parent) as staging_name:
         staging = Path(staging_name)
         records: list[FileRecord] = []
         for archived, path in _home_files(home):
@@ -405,26 +407,33 @@ def _restore(
     stamp = _stamp()
     kept_aside = _move_aside(home, home.data_dir / f"{BEFORE_RESTORE}{stamp}", with_log=plan is not None)
     records = file_records(manifest)
-    for archived in records:
-        if archived == LOG_PATH:
-            continue
-        destination = _home_path(home, archived)
-        ensure_private_dir(destination.parent)
-        shutil.move(staging / archived, destination)
-    written = _store_secrets(store, secrets, plan)
-    rules = _carry_rules_seal(home, manifest, store)
-    log_text = _install_log(
-        home=home,
-        manifest=manifest,
-        staging=staging,
-        store=store,
-        status=status,
-        plan=plan,
-        opened=opened,
-        kept_aside=kept_aside,
-        rules=rules,
-        stamp=stamp,
-    )
+    try:
+        for archived in records:
+            if archived == LOG_PATH:
+                continue
+            destination = _home_path(home, archived)
+            ensure_private_dir(destination.parent)
+            shutil.move(staging / archived, destination)
+        written = _store_secrets(store, secrets, plan)
+        rules = _carry_rules_seal(home, manifest, store)
+        log_text = _install_log(
+            home=home,
+            manifest=manifest,
+            staging=staging,
+            store=store,
+            status=status,
+            plan=plan,
+            opened=opened,
+            kept_aside=kept_aside,
+            rules=rules,
+            stamp=stamp,
+        )
+    except Exception as exc:
+        _put_back(home, records, kept_aside, with_log=plan is not None)
+        raise BackupError(f"{exc}; nothing was restored, the home's files are as they were") from None
+    except BaseException:
+        _put_back(home, records, kept_aside, with_log=plan is not None)
+        raise
     forced = [item["what"] for item in plan.overridden] if plan else []
     return RestoreSummary(len(records), kept_aside, log_text, rules["words"], written, forced)
 
@@ -537,6 +546,25 @@ def _move_aside(home: Home, aside: Path, *, with_log: bool) -> Path | None:
         ensure_private_dir(destination.parent)
         shutil.move(path, destination)
     return aside
+
+
+def _put_back(home: Home, records: dict[str, FileRecord], aside: Path | None, *, with_log: bool) -> None:
+    """Undo a restore that failed half way: remove what it placed, move back what it had moved aside."""
+    placed = [_home_path(home, archived) for archived in records if archived != LOG_PATH]
+    placed.append(home.policy_file.with_name(home.policy_file.name + ".trust"))
+    if with_log:
+        placed.append(home.log_file)
+    for path in placed:
+        path.unlink(missing_ok=True)
+    if aside is None:
+        return
+    for directory, _subdirectories, names in os.walk(aside):
+        for name in names:
+            kept = Path(directory) / name
+            destination = _home_path(home, kept.relative_to(aside).as_posix())
+            ensure_private_dir(destination.parent)
+            shutil.move(kept, destination)
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def _store_secrets(store: SecretStore, secrets: dict[str, str], plan: _LogPlan | None) -> list[str]:
