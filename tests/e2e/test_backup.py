@@ -239,3 +239,29 @@ async def test_an_archive_made_with_another_key_cannot_bring_allow_rules_in(home
     assert decisions(home)[2:] == [("deny", None), ("deny", "no-secrets")]
     restore_entry = next(entry for entry in entries(home) if entry["kind"] == "restore")
     assert restore_entry["rules_trusted"] is False
+
+
+async def test_replacing_a_home_whose_own_log_holds_decisions_needs_force(home: ApproverHome, tmp_path: Path) -> None:
+    await set_up(home)
+    archive = tmp_path / "setup.tar.gz"
+    backup(home, archive)
+    elsewhere = ApproverHome(tmp_path / "elsewhere")  # another home on this machine, with a log of its own
+    elsewhere.root.mkdir()
+    service = Service(elsewhere)
+    try:
+        assert (await echo(elsewhere, "no rules here")).is_error
+    finally:
+        service.stop()
+    own_log = (elsewhere.root / "data" / "decisions.jsonl").read_bytes()
+    refused = elsewhere.approver("restore", str(archive))
+    assert "holding decisions, and the restore would replace it" in one_line_error(refused)
+    forced = elsewhere.approver("restore", str(archive), "--force")
+    assert forced.returncode == 0, forced.stderr
+    kept_aside = next((elsewhere.root / "data").glob("before-restore-*"))
+    assert (kept_aside / "data" / "decisions.jsonl").read_bytes() == own_log
+    verified = elsewhere.approver("log", "verify")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    restore_entry = next(entry for entry in entries(elsewhere) if entry["kind"] == "restore")
+    assert "holding decisions" in restore_entry["forced"][0]
+    own_audit, _ = audit_file(kept_aside / "data" / "decisions.jsonl")
+    assert restore_entry["overridden"][0]["replaced_checkpoint"] == own_audit.final_checkpoint
