@@ -501,13 +501,14 @@ def _plan_log(
     in_keyring = _keyring_get(store, _seed_name(origin))
     in_archive = secrets.get(_seed_name(origin))
     for seed in (in_keyring, in_archive):
-        if seed is not None and Signer(origin, bytes.fromhex(seed)).vkey() == final_vkey:
-            signer = Signer(origin, bytes.fromhex(seed))
+        signer = _signer(origin, seed)
+        if signer is not None and signer.vkey() == final_vkey:
             seed_to_store = None if seed == in_keyring else seed
             if seed_to_store is not None and in_keyring is not None:
+                replaced = _signer(origin, in_keyring)
                 go_past(
                     f"{store.label} holds another signing key for the log {origin} (rotated since the backup?)",
-                    replaced_vkey=Signer(origin, bytes.fromhex(in_keyring)).vkey(),
+                    replaced_vkey=replaced.vkey() if replaced else None,
                 )
             return _LogPlan(audit, signer, seed_to_store, overridden)
     if not new_log:
@@ -517,6 +518,16 @@ def _plan_log(
             "backup with --with-keys"
         )
     return _LogPlan(audit, None, None, overridden)
+
+
+def _signer(origin: str, seed: str | None) -> Signer | None:
+    """The signer of a stored seed, or None when there is none or it is not a seed (a keyring value is anyone's)."""
+    if seed is None:
+        return None
+    try:
+        return Signer(origin, bytes.fromhex(seed))
+    except ValueError:
+        return None
 
 
 def _present_log(home: Home) -> Audit | None:
