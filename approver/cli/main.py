@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import difflib
+import getpass
 import json
+import os
 import socket
 import sys
 from collections.abc import Iterator, Sequence
@@ -25,6 +27,7 @@ from approver.platform.keystore import KeyStoreError
 from approver.platform.paths import Home, prepare_explicit_home
 from approver.proxy.driver import ProxyOptions, ServerStartError, run_proxy
 from approver.service import rules_tools
+from approver.service.backup import BackupError, make_backup, restore_backup, restored_summary_lines
 from approver.service.decision_log import LogError, read_entries
 from approver.service.log_tools import (
     current_vkey,
@@ -38,6 +41,7 @@ from approver.service.log_tools import (
 from approver.service.runtime import serve_headless
 
 EXIT_NOT_RUNNING = 3
+BACKUP_PHRASE_ENV = "APPROVER_BACKUP_PASSPHRASE"
 
 
 class CliError(Exception):
@@ -79,7 +83,7 @@ def _server_name(text: str) -> str:
     return text
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 (one flat list of commands)
     parser = _Parser(
         prog="approver",
         description="MCP Approver: approve or deny the tool calls AI assistants make on MCP servers.",
@@ -163,7 +167,28 @@ def build_parser() -> argparse.ArgumentParser:
     removing = rules_commands.add_parser("remove", help="remove a rule by id (removing a deny waits for the app)")
     removing.add_argument("id")
     rules_commands.add_parser("schema", help="the policy file's JSON Schema, for editors")
+
+    _add_backup_commands(commands)
     return parser
+
+
+def _add_backup_commands(commands: Any) -> None:
+    """`approver backup` and `approver restore`."""
+    backup = commands.add_parser("backup", help="write rules, settings, records and the log to one archive file")
+    backup.add_argument("file", type=Path, metavar="FILE")
+    backup.add_argument(
+        "--with-keys",
+        action="store_true",
+        help=f"also the signing and seal keys, encrypted with a passphrase (asked twice, or ${BACKUP_PHRASE_ENV})",
+    )
+    restore = commands.add_parser("restore", help="restore an archive made by `approver backup` (service stopped)")
+    restore.add_argument("file", type=Path, metavar="FILE")
+    restore.add_argument(
+        "--force", action="store_true", help="restore a log behind this machine's checkpoint (recorded in the log)"
+    )
+    restore.add_argument(
+        "--new-log", action="store_true", help="without the log's key: keep it read-only and begin a new log"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -196,9 +221,10 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command is None:
         return _desktop_app(home, None)
     handlers = {"proxy": _proxy, "serve": _serve, "status": _status, "log": _log, "doctor": _doctor, "rules": _rules}
+    handlers |= {"backup": _backup, "restore": _restore}
     try:
         return handlers[args.command](args, home)
-    except (LogError, PolicyError, KeyStoreError) as exc:
+    except (LogError, PolicyError, KeyStoreError, BackupError) as exc:
         raise CliError(str(exc)) from None
     except ValidationError as exc:
         first = exc.errors()[0]
@@ -469,4 +495,34 @@ def _rules(args: argparse.Namespace, home: Home) -> int:
         if getattr(args, key):
             document[key] = getattr(args, key)
     print(rules_tools.add_rule(store, document))
+    return 0
+
+
+def _passphrase(confirm: bool) -> str:
+    """From $APPROVER_BACKUP_PASSPHRASE, else asked on the terminal (twice when making a backup)."""
+    given = os.environ.get(BACKUP_PHRASE_ENV)
+    if given is not None:
+        return given
+    if not sys.stdin.isatty():
+        raise CliError(f"a passphrase is needed: run on a terminal, or set {BACKUP_PHRASE_ENV}", 2)
+    first = getpass.getpass("Passphrase for the keys in the backup: ")
+    if confirm and getpass.getpass("The same passphrase again: ") != first:
+        raise CliError("the two passphrases differ", 2)
+    return first
+
+
+def _backup(args: argparse.Namespace, home: Home) -> int:
+    summary = make_backup(home, args.file, _passphrase(confirm=True) if args.with_keys else None)
+    log = "no log" if summary.log_entries is None else f"the log ({summary.log_entries} entries)"
+    keys = f"keys: {', '.join(summary.secrets)} (encrypted)" if summary.secrets else "no keys"
+    print(f"wrote {summary.path}: {summary.files} file(s), {log}, {keys}")
+    return 0
+
+
+def _restore(args: argparse.Namespace, home: Home) -> int:
+    summary = restore_backup(
+        home, args.file, lambda: _passphrase(confirm=False), force=args.force, new_log=args.new_log
+    )
+    for line in restored_summary_lines(summary):
+        print(line)
     return 0
