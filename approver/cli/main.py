@@ -83,7 +83,7 @@ def _server_name(text: str) -> str:
     return text
 
 
-def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 (one flat list of commands)
+def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="approver",
         description="MCP Approver: approve or deny the tool calls AI assistants make on MCP servers.",

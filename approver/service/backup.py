@@ -64,11 +64,11 @@ from approver.core.log_format import (
 )
 from approver.core.tlog import Signer
 from approver.platform.durable import fsync_fully
+from approver.platform.instance import AlreadyRunning, InstanceLock
 from approver.platform.keystore import KeyStoreError, KeyStoreStatus, SecretStore, open_secret_store
 from approver.platform.paths import Home, ensure_private_dir
-from approver.service.decision_log import DecisionLogWriter, LogError, audit_file, read_entries
+from approver.service.decision_log import DecisionLogWriter, LogError, audit_file, kept_at_name, read_entries
 from approver.service.policy_store import INTEGRITY_KEY_NAME, Integrity
-from approver.service.server import AlreadyRunning, InstanceLock
 
 LOG_PATH = "data/decisions.jsonl"
 BEFORE_RESTORE = "before-restore-"
@@ -373,7 +373,7 @@ def restore_backup(
     new_log: bool = False,
 ) -> RestoreSummary:
     """Restore `archive` into `home`. `passphrase` is asked only if the archive carries secrets."""
-    lock = InstanceLock(home.lock_file)
+    lock = InstanceLock(home)
     try:
         lock.acquire()
     except AlreadyRunning as exc:
@@ -687,10 +687,14 @@ def _install_log(
             "checkpoint": audit.final_checkpoint,
             "vkey": audit.keys[-1][1],
         }
-        writer = DecisionLogWriter(home.log_file, store, status)
+        # The new log takes the place of whatever log the keyring knew at this path: begun anew on purpose.
+        writer = DecisionLogWriter(home.log_file, store, status, replacing=True)
         words = f"kept read-only at {kept}; a new log was begun that records it"
     else:
         shutil.move(staging / LOG_PATH, home.log_file)
+        # Restore's own checks (or --force) have passed: this log is now the one kept at this path.
+        assert audit.origin is not None
+        store.set(kept_at_name(home.log_file), audit.origin)
         if plan.overridden:
             # The keyring's checkpoint is what the service checks the log against; a forced rollback replaces it
             # with the restored log's own, and the entry below quotes the one it replaced.

@@ -68,8 +68,9 @@ def _checkpoint_name(origin: str) -> str:
     return f"{origin}/checkpoint"
 
 
-def _kept_at_name(path: Path) -> str:
-    """Which log the keyring knows to be at `path`: a log that goes missing is then noticed, not begun anew."""
+def kept_at_name(path: Path) -> str:
+    """The keyring entry naming which log is kept at `path`: a log that goes missing is then noticed, not begun
+    anew (restore sets it for the log it puts in place)."""
     return f"log-at:{path.resolve()}"
 
 
@@ -179,7 +180,7 @@ class DecisionLogWriter:
     def missing_at(path: Path, store: SecretStore) -> MissingLog | None:
         """The log `store` says is kept at `path` (for a path with no log file: the one that went missing)."""
         try:
-            origin = store.get(_kept_at_name(path))
+            origin = store.get(kept_at_name(path))
             checkpoint = None if origin is None else store.get(_checkpoint_name(origin))
         except KeyStoreError as exc:
             raise LogError(f"cannot read from {store.label} which log was kept at {path}: {exc}") from None
@@ -223,7 +224,7 @@ class DecisionLogWriter:
 
     def _keep_location(self) -> None:
         try:
-            self.store.set(_kept_at_name(self.path), self.origin)
+            self.store.set(kept_at_name(self.path), self.origin)
         except KeyStoreError as exc:
             raise LogError(f"cannot record in {self.store.label} which log is kept at {self.path}: {exc}") from None
 
@@ -241,7 +242,7 @@ class DecisionLogWriter:
         try:
             seed_hex = self.store.get(_seed_name(origin))
             anchor_note = self.store.get(_checkpoint_name(origin))
-            kept_here = self.store.get(_kept_at_name(self.path))
+            kept_here = self.store.get(kept_at_name(self.path))
         except KeyStoreError as exc:
             raise LogError(f"cannot read the log's key from {self.store.label}: {exc}") from None
         if kept_here is not None and kept_here != origin:
