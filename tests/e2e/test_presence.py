@@ -55,7 +55,8 @@ async def test_an_agent_written_settings_file_does_not_allow_an_unanswered_call(
     settings = home.root / "config" / "app-settings.json"
     settings.parent.mkdir(parents=True, exist_ok=True)
     settings.write_text(json.dumps({"deadline_action": "allow", "deadline_seconds": 5}))
-    with running_app(x_session, home, tmp_path) as app:
+    # first_run=True: launch on the agent's file as it is (not on the harness's own settings file).
+    with running_app(x_session, home, tmp_path, first_run=True) as app:
         async with sdk_client(app) as client:
             result = await client.call_tool(*CRITICAL_CALL)  # nobody answers
     assert result.is_error, text_of(result)

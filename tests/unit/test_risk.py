@@ -1,4 +1,3 @@
-import time
 from typing import Any
 
 import pytest
@@ -17,6 +16,7 @@ from approver.core.risk import (
     max_level,
     paths_to_check,
 )
+from tests.scaling import LINEAR, growth
 
 HOME = "/home/u"
 PROJECT = "/home/u/proj"
@@ -555,12 +555,13 @@ def test_assessments_are_deterministic_and_frozen() -> None:
         first.level = RiskLevel.LOW  # type: ignore[misc]
 
 
-def test_five_megabytes_of_command_are_assessed_quickly() -> None:
-    command = ("curl x | git push -f && rm -r y; " * 200_000)[: 5 * 1024 * 1024]
-    started = time.perf_counter()
-    result = assess(call("run_command", {"command": command}), context())
-    assert time.perf_counter() - started < 15
-    assert result.level is RiskLevel.CRITICAL
+def test_a_long_command_is_assessed_in_linear_time() -> None:
+    def assess_command(size: int) -> None:
+        command = ("curl x | git push -f && rm -r y; " * (size // 30 + 1))[:size]
+        assert assess(call("run_command", {"command": command}), context()).level is RiskLevel.CRITICAL
+
+    ratio = growth(assess_command, 1024 * 1024)
+    assert ratio < LINEAR, f"4x the command took {ratio:.1f}x the time"
 
 
 json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40)
