@@ -198,7 +198,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         code = _dispatch(args)
         # Output reaches its reader, or the command fails saying so: never a silent exit 0 with nothing printed.
-        sys.stdout.flush()
+        # (The proxy hands its stdout to the event loop, which closes it when the client goes.)
+        if not sys.stdout.closed:
+            sys.stdout.flush()
     except CliError as exc:
         print(f"approver: {exc}", file=sys.stderr)
         code = exc.code
