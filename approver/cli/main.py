@@ -20,6 +20,7 @@ from approver.core.models import ToolInfo
 from approver.core.policy import PolicyError, policy_json_schema
 from approver.ipc.client import ServiceUnavailable, Timeouts, query_status
 from approver.ipc.spool import read_spool_file, spool_files
+from approver.platform.crash import summary, write_crash_report
 from approver.platform.keystore import KeyStoreError
 from approver.platform.paths import Home, prepare_explicit_home
 from approver.proxy.driver import ProxyOptions, ServerStartError, run_proxy
@@ -150,10 +151,13 @@ def build_parser() -> argparse.ArgumentParser:
     removing = rules_commands.add_parser("remove", help="remove a rule by id (removing a deny waits for the app)")
     removing.add_argument("id")
     rules_commands.add_parser("schema", help="the policy file's JSON Schema, for editors")
+
+    commands.add_parser("selftest", help="check this installation: Qt, resources, keyring, a service in a temp home")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
     args, extras = build_parser().parse_known_args(argv)
     if extras:
         args.leaf_parser.unrecognized(extras)
@@ -164,6 +168,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         code = exc.code
     except KeyboardInterrupt:
         code = 130
+    except Exception as exc:  # the last resort: one line for the user, the traceback in a file
+        print(f"approver: {summary(exc)} (details in {write_crash_report(exc, argv)})", file=sys.stderr)
+        code = 1
     sys.exit(code)
 
 
@@ -177,6 +184,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(f"approver: {created}", file=sys.stderr)
     if args.command is None:
         return _desktop_app(home, None)
+    if args.command == "selftest":
+        from approver.ui.selftest import run_selftest  # noqa: PLC0415  (Qt only for this command)
+
+        return run_selftest()
     handlers = {"proxy": _proxy, "serve": _serve, "status": _status, "log": _log, "doctor": _doctor, "rules": _rules}
     try:
         return handlers[args.command](args, home)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from approver.platform.durable import write_atomically
 from approver.platform.paths import Home
+from approver.platform.resources import resource_text
 
 SUPPORTED = sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd"))
 ENTRY_NAME = "mcp-approver.desktop"
@@ -23,8 +24,9 @@ def entry_path(environ: Mapping[str, str] = os.environ) -> Path:
 
 
 def launch_command(home: Home) -> list[str]:
-    """This installation's app, for this home: the interpreter running now, so a virtualenv install works."""
-    command = [sys.executable, "-m", "approver"]
+    """This installation's app, for this home: the interpreter running now, so a virtualenv install works; in a
+    PyInstaller bundle, the bundle's own executable (it takes no `-m`)."""
+    command = [sys.executable] if getattr(sys, "frozen", False) else [sys.executable, "-m", "approver"]
     if home.explicit:
         command = ["env", f"APPROVER_HOME={home.config_dir.parent}", *command]
     return command
@@ -40,19 +42,15 @@ def _exec_argument(argument: str) -> str:
 
 
 def desktop_entry(command: list[str]) -> str:
+    """The menu's desktop entry (the one installers put in applications/), launching `command` at login."""
     exec_line = " ".join(_exec_argument(argument) for argument in command)
     # Exec escapes backslashes once more: the key's value is itself an escaped string.
     exec_line = exec_line.replace("\\", "\\\\")
-    return (
-        "[Desktop Entry]\n"
-        "Type=Application\n"
-        "Name=MCP Approver\n"
-        "Comment=Approve or deny the tool calls AI assistants make\n"
-        f"Exec={exec_line}\n"
-        "Icon=mcp-approver\n"
-        "Terminal=false\n"
-        "X-GNOME-Autostart-enabled=true\n"
-    )
+    lines = [
+        f"Exec={exec_line}" if line.startswith("Exec=") else line
+        for line in resource_text("mcp-approver.desktop").splitlines()
+    ]
+    return "\n".join([*lines, "X-GNOME-Autostart-enabled=true", ""])
 
 
 def set_start_at_login(enabled: bool, command: list[str], environ: Mapping[str, str] = os.environ) -> Path:
