@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import shlex
+import sys
 from pathlib import Path
 
 import pytest
 
 from approver.core.models import Decision
 from approver.platform.paths import Home
+from approver.platform.resources import resource_text
 from approver.ui.autostart import desktop_entry, entry_path, launch_command, set_start_at_login
 from approver.ui.settings import AppSettings, load_settings, save_settings, settings_file
 
@@ -63,3 +65,20 @@ def test_the_launch_command_carries_an_explicit_home(tmp_path: Path) -> None:
 def test_without_xdg_config_home_the_entry_is_under_dot_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOME", str(tmp_path))
     assert entry_path({}) == tmp_path / ".config" / "autostart" / "mcp-approver.desktop"
+
+
+def test_in_a_pyinstaller_bundle_the_launch_command_is_the_bundle(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bundle's executable is `approver` itself: `-m approver` would be taken as arguments."""
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    home = Home(Path("/h/config"), Path("/h/data"), Path("/h/run"), explicit=False)
+    assert launch_command(home) == [sys.executable]
+
+
+def test_the_autostart_entry_is_the_menu_entry_with_this_command() -> None:
+    entry = desktop_entry(["/opt/mcp-approver/approver"]).splitlines()
+    menu_entry = resource_text("mcp-approver.desktop").splitlines()
+    assert "Exec=/opt/mcp-approver/approver" in entry
+    assert [line for line in entry if not line.startswith("Exec=")] == [
+        *(line for line in menu_entry if not line.startswith("Exec=")),
+        "X-GNOME-Autostart-enabled=true",
+    ]
