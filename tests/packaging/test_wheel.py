@@ -40,7 +40,7 @@ def test_the_sdist_and_the_wheel_carry_the_run_time_files(dists: Dists) -> None:
     assert not any(name.startswith(("resources/", "tests/")) for name in in_wheel)
 
 
-def test_the_wheel_in_a_fresh_venv_passes_itsselftest(fresh_venv: Path) -> None:
+def test_the_wheel_in_a_fresh_venv_passes_its_selftest(fresh_venv: Path) -> None:
     out = selftest(fresh_venv / "bin" / "approver", fresh_venv)
     assert f"in {fresh_venv}/lib/" in out  # its resources come from the installed package, not this checkout
     assert str(ROOT) not in out
