@@ -102,7 +102,7 @@ def deb(bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return package
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # removed before other modules run: a system menu entry changes what the app does
 def installed_deb(deb: Path) -> Iterator[Path]:
     """The .deb installed with dpkg (this needs root: CI runs as root), removed again afterwards, which must take
     its files with it."""
@@ -122,13 +122,24 @@ def installed_deb(deb: Path) -> Iterator[Path]:
 
 
 def start_and_stop_desktop_app(approver: Path | str, display_env: dict[str, str], root: Path) -> str:
-    """Start the installed `approver` (the desktop app) in a new home on the X session, wait until its service
-    answers as the desktop app, stop it with SIGTERM, and return what it said on stderr. It must exit 0."""
-    home = root / "approver-home"
-    (home / "config").mkdir(parents=True)
-    (home / "config" / "app-settings.json").write_text('{"start_at_login": false}')  # a launch after the first
-    env = clean_env(**display_env, APPROVER_HOME=str(home), XDG_CONFIG_HOME=str(root / "xdg-config"))
-    env.pop("WAYLAND_DISPLAY", None)
+    """Start the installed `approver` (the desktop app) as a new user would: its default home, in a fresh HOME
+    and XDG directories under `root`. Wait until its service answers as the desktop app, stop it with SIGTERM,
+    and return what it said on stderr. It must exit 0."""
+    user = root / "user"
+    xdg = {
+        "HOME": str(user),
+        "XDG_CONFIG_HOME": str(user / ".config"),
+        "XDG_DATA_HOME": str(user / ".local" / "share"),
+        "XDG_STATE_HOME": str(user / ".local" / "state"),
+        "XDG_RUNTIME_DIR": str(root / "run"),
+    }
+    (root / "run").mkdir(mode=0o700)
+    settings = user / ".config" / "mcp-approver" / "app-settings.json"
+    settings.parent.mkdir(parents=True)
+    settings.write_text('{"start_at_login": false}')  # a launch after the first
+    env = clean_env(**display_env, **xdg)
+    for name in ("WAYLAND_DISPLAY", "APPROVER_HOME"):
+        env.pop(name, None)
     stderr_path = root / "app.err"
     with stderr_path.open("wb") as stderr:
         process = subprocess.Popen([str(approver)], env=env, stdin=subprocess.DEVNULL, stderr=stderr, cwd=root)

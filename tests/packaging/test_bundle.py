@@ -77,3 +77,5 @@ def test_the_menu_entry_of_the_deb_starts_the_desktop_app(
     assert executable == "/usr/bin/approver"
     said = start_and_stop_desktop_app(executable, {"DISPLAY": x_session.display}, tmp_path)
     assert "MCP Approver is running for" in said
+    # The package's menu entry is the one: the app adds none of its own.
+    assert not (tmp_path / "user" / ".local" / "share" / "applications").exists()

@@ -52,6 +52,9 @@ def test_the_wheel_in_a_fresh_venv_starts_the_desktop_app(
     said = start_and_stop_desktop_app(fresh_venv / "bin" / "approver", {"DISPLAY": x_session.display}, tmp_path)
     assert "MCP Approver is running for" in said
     assert "Traceback" not in said
+    # pip installs no menu entry: the app added one for this user, launching this installation.
+    menu_entry = tmp_path / "user" / ".local" / "share" / "applications" / "mcp-approver.desktop"
+    assert f"Exec={fresh_venv}/bin/python -m approver\n" in menu_entry.read_text()
 
 
 def test_pipx_and_uv_tool_install_give_a_working_command(dists: Dists, tmp_path: Path) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shlex
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -10,8 +12,8 @@ import pytest
 
 from approver.core.models import Decision
 from approver.platform.paths import Home
-from approver.platform.resources import resource_text
-from approver.ui.autostart import desktop_entry, entry_path, launch_command, set_start_at_login
+from approver.platform.resources import resource_path, resource_text
+from approver.ui.autostart import desktop_entry, entry_path, launch_command, set_start_at_login, sync_menu_entry
 from approver.ui.settings import AppSettings, load_settings, save_settings, settings_file
 
 
@@ -82,3 +84,35 @@ def test_the_autostart_entry_is_the_menu_entry_with_this_command() -> None:
         *(line for line in menu_entry if not line.startswith("Exec=")),
         "X-GNOME-Autostart-enabled=true",
     ]
+
+
+def _default_home(root: Path) -> Home:
+    return Home(root / "config", root / "data", root / "run", explicit=False)
+
+
+def test_an_install_without_a_menu_entry_gets_one_for_this_user(tmp_path: Path) -> None:
+    environ = {"XDG_DATA_HOME": str(tmp_path / "data"), "XDG_DATA_DIRS": str(tmp_path / "system")}
+    entry = sync_menu_entry(_default_home(tmp_path), environ)
+    assert entry == tmp_path / "data" / "applications" / "mcp-approver.desktop"
+    text = entry.read_text()
+    assert f"Exec={sys.executable} -m approver\n" in text
+    assert "X-GNOME-Autostart-enabled" not in text
+    for size in (16, 22, 32, 48, 64, 128, 256):
+        icon = tmp_path / "data" / "icons" / "hicolor" / f"{size}x{size}" / "apps" / "mcp-approver.png"
+        assert icon.read_bytes() == resource_path("icons", f"mcp-approver-{size}.png").read_bytes()
+    if shutil.which("desktop-file-validate"):
+        subprocess.run(["desktop-file-validate", str(entry)], check=True, capture_output=True)
+    written = entry.stat().st_mtime_ns
+    assert sync_menu_entry(_default_home(tmp_path), environ) == entry
+    assert entry.stat().st_mtime_ns == written  # unchanged: not written again
+
+
+def test_a_packaged_menu_entry_or_an_explicit_home_adds_none(tmp_path: Path) -> None:
+    system = tmp_path / "system"
+    (system / "applications").mkdir(parents=True)
+    (system / "applications" / "mcp-approver.desktop").write_text("[Desktop Entry]\n")
+    environ = {"XDG_DATA_HOME": str(tmp_path / "data"), "XDG_DATA_DIRS": f"/nonexistent:{system}"}
+    assert sync_menu_entry(_default_home(tmp_path), environ) is None
+    explicit = Home(tmp_path / "config", tmp_path / "data", tmp_path / "run", explicit=True)
+    assert sync_menu_entry(explicit, {**environ, "XDG_DATA_DIRS": "/nonexistent"}) is None
+    assert not (tmp_path / "data").exists()
