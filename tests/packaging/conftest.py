@@ -102,6 +102,18 @@ def deb(bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return package
 
 
+def dpkg(*arguments: str | Path) -> None:
+    """dpkg, asked again while another package manager holds its lock (apt on a shared machine), for up to 5 min."""
+    deadline = time.monotonic() + 300
+    while True:
+        result = subprocess.run(["dpkg", *map(str, arguments)], capture_output=True, text=True, check=False)
+        if result.returncode == 0:
+            return
+        locked = "lock" in result.stderr and time.monotonic() < deadline
+        assert locked, f"dpkg {arguments} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+        time.sleep(0.5)
+
+
 @pytest.fixture(scope="module")  # removed before other modules run: a system menu entry changes what the app does
 def installed_deb(deb: Path) -> Iterator[Path]:
     """The .deb installed with dpkg (this needs root: CI runs as root), removed again afterwards, which must take
@@ -112,11 +124,11 @@ def installed_deb(deb: Path) -> Iterator[Path]:
     already = subprocess.run(query, capture_output=True, text=True, check=False)
     if "install ok installed" in already.stdout:
         pytest.fail("an mcp-approver package is already installed here; this test will not replace it")
-    run(["dpkg", "-i", deb])
+    dpkg("-i", deb)
     try:
         yield deb
     finally:
-        run(["dpkg", "-r", "mcp-approver"])
+        dpkg("-r", "mcp-approver")
         assert not Path("/usr/bin/approver").exists()
         assert not Path("/opt/mcp-approver").exists()
 
