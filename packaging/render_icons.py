@@ -2,8 +2,8 @@
 
     .venv/bin/python packaging/render_icons.py
 
-Writes resources/icons/png/NAME-SIZE.png for every resources/icons/NAME.svg; the PNGs are committed, so the app
-and the installers need no SVG renderer at run time. Run it again after changing an SVG.
+Writes approver/resources/icons/NAME-SIZE.png for every resources/icons/NAME.svg; the PNGs are committed and ship
+inside the package, so the app and the installers need no SVG renderer at run time. Run it again after changing an SVG.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ from PySide6.QtCore import Qt  # noqa: E402  (the platform must be chosen before
 from PySide6.QtGui import QGuiApplication, QImage, QPainter  # noqa: E402
 from PySide6.QtSvg import QSvgRenderer  # noqa: E402
 
-ICONS = Path(__file__).resolve().parents[1] / "resources" / "icons"
+ROOT = Path(__file__).resolve().parents[1]
+SOURCES = ROOT / "resources" / "icons"
+OUTPUT = ROOT / "approver" / "resources" / "icons"
 SIZES = (16, 22, 32, 48, 64, 128, 256)
 
 
@@ -38,12 +40,11 @@ def render(svg: Path, size: int, target: Path) -> None:
 
 def main() -> None:
     app = QGuiApplication(sys.argv)
-    output = ICONS / "png"
-    output.mkdir(exist_ok=True)
-    for svg in sorted(ICONS.glob("*.svg")):
+    OUTPUT.mkdir(exist_ok=True)
+    for svg in sorted(SOURCES.glob("*.svg")):
         for size in SIZES:
-            render(svg, size, output / f"{svg.stem}-{size}.png")
-    print(f"rendered {len(list(ICONS.glob('*.svg')))} icons at {len(SIZES)} sizes into {output}")
+            render(svg, size, OUTPUT / f"{svg.stem}-{size}.png")
+    print(f"rendered {len(list(SOURCES.glob('*.svg')))} icons at {len(SIZES)} sizes into {OUTPUT}")
     del app
 
 

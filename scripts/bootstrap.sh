@@ -26,12 +26,14 @@ APP_DEB_PACKAGES=(
 # And for the tests: Xvfb + a window manager + a panel with a system tray, a Secret Service keyring
 # (gnome-keyring under dbus-run-session), and Go with golang.org/x/mod, the reference C2SP signed-note and
 # RFC 6962 code that checks our log independently; polkitd (polkitd, pkcheck, pkttyagent) for proof of presence
-# through real polkit.
+# through real polkit. The packaging tests build the PyInstaller bundle (which reads libraries with binutils'
+# objdump) and check the .deb's desktop entry with desktop-file-validate.
 TEST_DEB_PACKAGES=(
   xvfb tint2 openbox xdotool imagemagick x11-utils
   dbus dbus-x11 gnome-keyring libsecret-tools
   golang-go golang-golang-x-mod-dev
   polkitd
+  binutils desktop-file-utils
 )
 
 say() { printf '[bootstrap] %s\n' "$*" >&2; }

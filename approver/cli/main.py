@@ -22,6 +22,7 @@ from approver.core.models import ToolInfo
 from approver.core.policy import PolicyError, policy_json_schema
 from approver.ipc.client import NotTheService, ServiceUnavailable, Timeouts, query_status
 from approver.ipc.spool import read_spool_file, spool_files
+from approver.platform.crash import summary, write_crash_report
 from approver.platform.instance import AlreadyRunning
 from approver.platform.keystore import KeyStoreError
 from approver.platform.paths import Home, prepare_explicit_home
@@ -169,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     rules_commands.add_parser("schema", help="the policy file's JSON Schema, for editors")
 
     _add_backup_commands(commands)
+    commands.add_parser("selftest", help="check this installation: Qt, resources, keyring, a service in a temp home")
     return parser
 
 
@@ -192,24 +194,35 @@ def _add_backup_commands(commands: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
     args, extras = build_parser().parse_known_args(argv)
     if extras:
         args.leaf_parser.unrecognized(extras)
     try:
         code = _dispatch(args)
-        # Output reaches its reader, or the command fails saying so: never a silent exit 0 with nothing printed.
-        # (The proxy hands its stdout to the event loop, which closes it when the client goes.)
-        if not sys.stdout.closed:
-            sys.stdout.flush()
+        code = _flush_output(code)
     except CliError as exc:
         print(f"approver: {exc}", file=sys.stderr)
         code = exc.code
     except KeyboardInterrupt:
         code = 130
-    except OSError as exc:
-        print(f"approver: could not write the output: {exc.strerror or exc}", file=sys.stderr)
+    except Exception as exc:  # the last resort: one line for the user, the traceback in a file
+        print(f"approver: {summary(exc)} (details in {write_crash_report(exc, argv)})", file=sys.stderr)
         code = 1
     sys.exit(code)
+
+
+def _flush_output(code: int) -> int:
+    """Output reaches its reader, or the command fails saying so: never a silent exit 0 with nothing printed.
+    (The proxy hands its stdout to the event loop, which closes it when the client goes.)"""
+    if sys.stdout.closed:
+        return code
+    try:
+        sys.stdout.flush()
+    except OSError as exc:
+        print(f"approver: could not write the output: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    return code
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -222,6 +235,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(f"approver: {created}", file=sys.stderr)
     if args.command is None:
         return _desktop_app(home, None)
+    if args.command == "selftest":
+        from approver.ui.selftest import run_selftest  # noqa: PLC0415  (Qt only for this command)
+
+        return run_selftest()
     handlers = {"proxy": _proxy, "serve": _serve, "status": _status, "log": _log, "doctor": _doctor, "rules": _rules}
     handlers |= {"backup": _backup, "restore": _restore}
     try:

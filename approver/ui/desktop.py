@@ -244,6 +244,10 @@ class DesktopApp:
         if not autostart.SUPPORTED:
             return None
         try:
+            autostart.sync_menu_entry(self.home)
+        except OSError as exc:
+            self.settings_problem = f"the menu entry could not be written: {exc}"
+        try:
             path = autostart.set_start_at_login(self.settings.start_at_login, autostart.launch_command(self.home))
         except OSError as exc:
             self.settings_problem = f"start at login could not be set up: {exc}"

@@ -1,5 +1,5 @@
-"""The tray and window icons: PNG renders of resources/icons/*.svg (packaging/render_icons.py), and the pending
-icon's count badge, painted at run time."""
+"""The tray and window icons: PNG renders of resources/icons/*.svg (packaging/render_icons.py), shipped inside the
+package as approver/resources/icons, and the pending icon's count badge, painted at run time."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from pathlib import Path
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPen, QPixmap
 
-ICON_DIR = Path(__file__).resolve().parents[2] / "resources" / "icons" / "png"
+from approver.platform.resources import resource_path
+
 SIZES = (16, 22, 32, 48, 64, 128, 256)
 BADGE_SIZES = (16, 22, 32, 48, 64)  # tray sizes; larger ones are never shown in a panel
 
@@ -23,10 +24,7 @@ class TrayLook(StrEnum):
 
 
 def _png(stem: str, size: int) -> Path:
-    path = ICON_DIR / f"{stem}-{size}.png"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: the app's resources/ folder must ship with it")
-    return path
+    return resource_path("icons", f"{stem}-{size}.png")
 
 
 def _icon(stem: str) -> QIcon:

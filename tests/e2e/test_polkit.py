@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.e2e]
 
 SYSTEM_BUS = Path("/run/dbus/system_bus_socket")  # setuid helpers ignore DBUS_SYSTEM_BUS_ADDRESS: the real path
 POLKITD = Path("/usr/lib/polkit-1/polkitd")
-ACTION_FILE = ROOT / "packaging" / "linux" / f"{POLKIT_ACTION}.policy"
+ACTION_FILE = ROOT / "approver" / "resources" / f"{POLKIT_ACTION}.policy"
 SUBJECT = Path(__file__).with_name("polkit_subject.py")
 BUS_CONFIG = f"""<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">

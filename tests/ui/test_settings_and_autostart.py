@@ -6,13 +6,17 @@ import hashlib
 import hmac
 import json
 import shlex
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from approver.core.models import Decision
 from approver.platform.paths import Home
-from approver.ui.autostart import desktop_entry, entry_path, launch_command, set_start_at_login
+from approver.platform.resources import resource_path, resource_text
+from approver.ui.autostart import desktop_entry, entry_path, launch_command, set_start_at_login, sync_menu_entry
 from approver.ui.settings import (
     AppSettings,
     LoadedSettings,
@@ -124,3 +128,52 @@ def test_the_launch_command_carries_an_explicit_home(tmp_path: Path) -> None:
 def test_without_xdg_config_home_the_entry_is_under_dot_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOME", str(tmp_path))
     assert entry_path({}) == tmp_path / ".config" / "autostart" / "mcp-approver.desktop"
+
+
+def test_in_a_pyinstaller_bundle_the_launch_command_is_the_bundle(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bundle's executable is `approver` itself: `-m approver` would be taken as arguments."""
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    home = Home(Path("/h/config"), Path("/h/data"), Path("/h/run"), explicit=False)
+    assert launch_command(home) == [sys.executable]
+
+
+def test_the_autostart_entry_is_the_menu_entry_with_this_command() -> None:
+    entry = desktop_entry(["/opt/mcp-approver/approver"]).splitlines()
+    menu_entry = resource_text("mcp-approver.desktop").splitlines()
+    assert "Exec=/opt/mcp-approver/approver" in entry
+    assert [line for line in entry if not line.startswith("Exec=")] == [
+        *(line for line in menu_entry if not line.startswith("Exec=")),
+        "X-GNOME-Autostart-enabled=true",
+    ]
+
+
+def _default_home(root: Path) -> Home:
+    return Home(root / "config", root / "data", root / "run", explicit=False)
+
+
+def test_an_install_without_a_menu_entry_gets_one_for_this_user(tmp_path: Path) -> None:
+    environ = {"XDG_DATA_HOME": str(tmp_path / "data"), "XDG_DATA_DIRS": str(tmp_path / "system")}
+    entry = sync_menu_entry(_default_home(tmp_path), environ)
+    assert entry == tmp_path / "data" / "applications" / "mcp-approver.desktop"
+    text = entry.read_text()
+    assert f"Exec={sys.executable} -m approver\n" in text
+    assert "X-GNOME-Autostart-enabled" not in text
+    for size in (16, 22, 32, 48, 64, 128, 256):
+        icon = tmp_path / "data" / "icons" / "hicolor" / f"{size}x{size}" / "apps" / "mcp-approver.png"
+        assert icon.read_bytes() == resource_path("icons", f"mcp-approver-{size}.png").read_bytes()
+    if shutil.which("desktop-file-validate"):
+        subprocess.run(["desktop-file-validate", str(entry)], check=True, capture_output=True)
+    written = entry.stat().st_mtime_ns
+    assert sync_menu_entry(_default_home(tmp_path), environ) == entry
+    assert entry.stat().st_mtime_ns == written  # unchanged: not written again
+
+
+def test_a_packaged_menu_entry_or_an_explicit_home_adds_none(tmp_path: Path) -> None:
+    system = tmp_path / "system"
+    (system / "applications").mkdir(parents=True)
+    (system / "applications" / "mcp-approver.desktop").write_text("[Desktop Entry]\n")
+    environ = {"XDG_DATA_HOME": str(tmp_path / "data"), "XDG_DATA_DIRS": f"/nonexistent:{system}"}
+    assert sync_menu_entry(_default_home(tmp_path), environ) is None
+    explicit = Home(tmp_path / "config", tmp_path / "data", tmp_path / "run", explicit=True)
+    assert sync_menu_entry(explicit, {**environ, "XDG_DATA_DIRS": "/nonexistent"}) is None
+    assert not (tmp_path / "data").exists()

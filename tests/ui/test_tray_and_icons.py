@@ -6,9 +6,11 @@ import pytest
 from PySide6.QtWidgets import QMenu
 from pytestqt.qtbot import QtBot
 
-from approver.ui.icons import ICON_DIR, SIZES, TrayLook, app_icon, look_icon, pending_icon
+from approver.platform.resources import resource_path
+from approver.ui.icons import SIZES, TrayLook, app_icon, look_icon, pending_icon
 from approver.ui.tray import Tray, TrayActions, TrayState
 from approver.ui.windows import FRAME_ALLOWANCE, fit_into
+from tests.conftest import ROOT
 from tests.ui.conftest import approval_request
 
 pytestmark = pytest.mark.gui
@@ -35,8 +37,8 @@ def test_tray_states(state: TrayState, look: TrayLook, tooltip: str) -> None:
 def test_every_icon_exists_in_every_size(qapp: object) -> None:
     for stem in ["mcp-approver", *(f"mcp-approver-{look.value}" for look in TrayLook)]:
         for size in SIZES:
-            assert (ICON_DIR / f"{stem}-{size}.png").exists()
-        assert (ICON_DIR.parent / f"{stem}.svg").exists()
+            assert resource_path("icons", f"{stem}-{size}.png").stat().st_size > 0
+        assert (ROOT / "resources" / "icons" / f"{stem}.svg").exists()  # the source each PNG is rendered from
     assert not app_icon().isNull()
     assert all(not look_icon(look).isNull() for look in TrayLook)
 

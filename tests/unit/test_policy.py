@@ -27,6 +27,7 @@ from approver.core.policy import (
     policy_json_schema,
     unbalanced_bracket,
 )
+from approver.platform.resources import resource_text
 
 
 def policy(*rules: dict[str, Any]) -> str:
@@ -262,8 +263,8 @@ def test_the_json_schema_describes_the_policy_file() -> None:
     assert schema["title"] == "MCP Approver policy"
     rule = schema["$defs"]["Rule"]
     assert {"effect", "server", "tool", "args", "expires", "limit", "id", "note"} <= set(rule["properties"])
-    exported = json.loads((Path(__file__).parents[2] / "resources" / "policy.schema.json").read_text())
-    assert exported == schema, "resources/policy.schema.json is stale: run `approver rules schema`"
+    exported = json.loads(resource_text("policy.schema.json"))
+    assert exported == schema, "approver/resources/policy.schema.json is stale: run `approver rules schema`"
 
 
 def test_ten_thousand_rules_index_by_server_and_tool() -> None:
