@@ -32,6 +32,8 @@ from approver.ipc.protocol import (
     Refused,
     StatusReply,
     StatusRequest,
+    ToolsListedMessage,
+    ToolsScreened,
     VerdictMessage,
     Welcome,
     WithdrawMessage,
@@ -162,6 +164,9 @@ class DecisionServer:
                     allowed = allows.take(message.ref)
                     if allowed is not None:
                         self.service.not_carried_out(allowed, message.actor, message.reason)
+                elif isinstance(message, ToolsListedMessage):
+                    hidden = self.service.tools_listed(message)
+                    writer.write(protocol.encode(ToolsScreened(ref=message.ref, hidden=hidden)))
                 elif isinstance(message, StatusRequest):
                     writer.write(protocol.encode(self.status()))
                 elif isinstance(message, Activate):
