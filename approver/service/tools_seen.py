@@ -92,9 +92,11 @@ class ToolsSeen:
         may be decided as before (the definition is the accepted one, or the server never described the tool)."""
         info = call.tool_info
         if info is not None and info.definition is not None:
+            known = self.tools.get(call.server, {}).get(call.tool)
             self._check_identity(call.server, call.server_command, call.server_info)
-            self._see(call.server, call.tool, info.definition)
-            self._save()
+            pin = self._see(call.server, call.tool, info.definition)
+            if known is None or known.digest != pin.digest or known.changed != pin.changed:
+                self._save()  # only news is written: this runs for every call
         return self.pending(call.server, call.tool)
 
     def pending(self, server: str, tool: str) -> DefinitionChange | None:
@@ -134,8 +136,13 @@ class ToolsSeen:
     def _check_identity(self, server: str, command: list[str], server_info: str | None) -> None:
         identity = ServerIdentity(command=list(command), server_info=server_info)
         known = self.identities.get(server)
-        if known is None or (server_info is None and known.command == identity.command):
-            self.identities.setdefault(server, identity)
+        if known is not None and known.command == identity.command and None in (server_info, known.server_info):
+            # One side does not know the server's own name (a call before any list, say): nothing contradicts.
+            if known.server_info is None:
+                self.identities[server] = identity
+            return
+        if known is None:
+            self.identities[server] = identity
             return
         if known == identity:
             return
