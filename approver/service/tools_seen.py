@@ -91,12 +91,20 @@ class ToolsSeen:
         """Before a call is decided: what changed since its tool's definition was accepted, or None when the call
         may be decided as before (the definition is the accepted one, or the server never described the tool)."""
         info = call.tool_info
-        if info is not None and info.definition is not None:
-            known = self.tools.get(call.server, {}).get(call.tool)
-            self._check_identity(call.server, call.server_command, call.server_info)
-            pin = self._see(call.server, call.tool, info.definition)
-            if known is None or known.digest != pin.digest or known.changed != pin.changed:
-                self._save()  # only news is written: this runs for every call
+        if info is None or info.definition is None:
+            return self.pending(call.server, call.tool)
+        known = self.tools.get(call.server, {}).get(call.tool)
+        if (
+            known is not None
+            and info.digest == known.digest
+            and info.definition == known.definition
+            and self._same_identity(call)
+        ):
+            return self.pending(call.server, call.tool)  # the common case: no canonicalising on every call
+        self._check_identity(call.server, call.server_command, call.server_info)
+        pin = self._see(call.server, call.tool, info.definition)
+        if known is None or known.digest != pin.digest or known.changed != pin.changed:
+            self._save()  # only news is written
         return self.pending(call.server, call.tool)
 
     def pending(self, server: str, tool: str) -> DefinitionChange | None:
@@ -132,6 +140,12 @@ class ToolsSeen:
         return "known" if pin.asked else "new"
 
     # -- keeping pins ---------------------------------------------------------------------------------------
+
+    def _same_identity(self, call: ToolCall) -> bool:
+        known = self.identities.get(call.server)
+        return (
+            known is not None and known.command == call.server_command and call.server_info in (None, known.server_info)
+        )
 
     def _check_identity(self, server: str, command: list[str], server_info: str | None) -> None:
         identity = ServerIdentity(command=list(command), server_info=server_info)
