@@ -181,7 +181,12 @@ class DecisionService:
             id=next(self._request_ids),
             call=call,
             risk=assess(call, gather_context(call, self.rates)),
-            rule_said=outcome.explain(),
+            rule_said=outcome.explain()
+            + (
+                ", but not for a tool redefined since it was accepted: allowing accepts the new definition"
+                if change is not None and outcome.effect is Effect.ALLOW
+                else ""
+            ),
             tool_status=status,
             definition_change=change,
             deadline_at=time.time() + approver.deadline_ms / 1000,

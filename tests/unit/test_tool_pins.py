@@ -288,6 +288,9 @@ async def test_a_person_sees_the_change_and_allowing_accepts_it(tmp_path: Path) 
     assert (await svc.ask(call_with(POISONED, 5))).decision is Decision.DENY
     shown = approver.asked[-1]
     assert shown.tool_status == "changed"
+    assert shown.rule_said.endswith(
+        "but not for a tool redefined since it was accepted: allowing accepts the new definition"
+    )
     assert shown.definition_change is not None
     assert "IMPORTANT" in shown.definition_change.fields[0].diff
     assert svc.decide_without_asking(call_with(POISONED, 6)) is None  # denying accepted nothing
