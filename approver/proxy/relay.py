@@ -389,22 +389,35 @@ class Relay:
                 preview = frame[:200].decode("utf-8", "replace")
                 commands.append(Report(f"server wrote a non-JSON line to stdout; not forwarded: {preview}"))
                 continue
-            lone = not isinstance(value, list)
-            listed = [self._observe_server_message(item) for item in (value if isinstance(value, list) else [value])]
+            items = value if isinstance(value, list) else [value]
+            listed = [self._observe_server_message(item) for item in items]
+            held = self.quarantine and not isinstance(value, list) and listed[0] is not None
             for tools in listed:
-                if tools is None:
-                    continue
-                # Only a lone response can be held and rewritten; one inside a batch is reported as it passes.
-                held = self.quarantine and lone
-                listing = next(self._listing_ids)
-                if held:
-                    self._held_lists[listing] = value
-                commands.append(ToolsListed(listing, tools, self._facts.server_info, held))
-                if held:
-                    break
+                if tools is not None:
+                    listing = next(self._listing_ids)
+                    if held:
+                        self._held_lists[listing] = value
+                    commands.append(ToolsListed(listing, tools, self._facts.server_info, held))
+            if held:
+                continue  # forwarded once the service has screened it
+            if self.quarantine and any(tools is not None for tools in listed):
+                commands.extend(self._hide_listings_in_batch(items, listed))
             else:
                 commands.append(ToClient(frame))
         return commands
+
+    @staticmethod
+    def _hide_listings_in_batch(items: list[Any], listed: list[list[dict[str, Any]] | None]) -> list[Command]:
+        """Quarantine, for a tools/list result inside a batch (2025-03-26 servers may batch responses): it is not
+        held for screening, so it fails closed and shows no tools at all."""
+        rewritten = [
+            {**item, "result": {**item["result"], "tools": []}} if tools is not None else item
+            for item, tools in zip(items, listed, strict=True)
+        ]
+        return [
+            Report("quarantine: hid every tool of a tools/list result the server sent inside a batch"),
+            ToClient(jsonrpc.encode(rewritten)),
+        ]
 
     def screened(self, listing: int, hidden: list[str] | None) -> list[Command]:
         """The service's answer to a held `tools/list` response: the names of tools not accepted yet, or None

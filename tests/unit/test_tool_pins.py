@@ -12,7 +12,7 @@ from approver.core.approval import ApprovalRequest, HumanAnswer, Scope, shown_di
 from approver.core.models import Actor, Decision, ToolCall, ToolInfo
 from approver.core.policy import DefinitionFacts, default_context, parse_policy
 from approver.core.tool_pins import definition_digest, describe_change
-from approver.ipc.protocol import ToolsListedMessage
+from approver.ipc.protocol import ToolsListedMessage, ToolsScreened, decode, encode
 from approver.platform.keystore import FileStore, KeyStoreStatus
 from approver.proxy.relay import AskDecision, Relay, Report, ToClient, ToolsListed
 from approver.service.decision_log import DecisionLogWriter, read_entries
@@ -309,3 +309,32 @@ def test_a_deny_rule_still_denies_a_redefined_tool(tmp_path: Path) -> None:
     svc.decide_without_asking(call_with(HARMLESS, 1))
     verdict = svc.decide_without_asking(call_with(POISONED, 2))
     assert verdict is not None and (verdict.decision, verdict.actor) == (Decision.DENY, Actor.RULE)
+
+
+def test_the_tools_listed_messages_round_trip() -> None:
+    listed = ToolsListedMessage(
+        ref=7, server="notes", server_command=["notes"], server_info="s", tools=[POISONED], quarantine=True
+    )
+    assert decode(encode(listed)) == listed
+    assert decode(encode(ToolsScreened(ref=7, hidden=["read_note"]))) == ToolsScreened(ref=7, hidden=["read_note"])
+
+
+def test_a_listing_inside_a_batch_is_reported_and_under_quarantine_shows_nothing() -> None:
+    batch = json.dumps(
+        [{"jsonrpc": "2.0", "id": 2, "result": {"tools": [POISONED]}}, {"jsonrpc": "2.0", "id": 3, "result": {}}]
+    ).encode()
+    relay = Relay("notes")
+    relay.client_data(line({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}) + b"\n")
+    reported, forwarded = relay.server_data(batch + b"\n")
+    assert isinstance(reported, ToolsListed) and not reported.held
+    assert forwarded == ToClient(batch)
+
+    quarantined = Relay("notes", quarantine=True)
+    quarantined.client_data(line({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}) + b"\n")
+    reported, report, rewritten = quarantined.server_data(batch + b"\n")
+    assert isinstance(reported, ToolsListed) and not reported.held
+    assert isinstance(report, Report) and isinstance(rewritten, ToClient)
+    assert json.loads(rewritten.data) == [
+        {"jsonrpc": "2.0", "id": 2, "result": {"tools": []}},
+        {"jsonrpc": "2.0", "id": 3, "result": {}},
+    ]
