@@ -12,11 +12,11 @@ from typing import Literal
 
 from approver.platform.keystore import open_secret_store
 from approver.platform.paths import Home, ensure_private_dir, managed_policy_path
-from approver.service.decision_log import DecisionLogWriter, read_entries, take_spool
+from approver.service.decision_log import DecisionLogWriter, take_spool
 from approver.service.decisions import Approver, DecisionService
 from approver.service.policy_store import Integrity, PolicyStore, load_policy_file, seal_in_log
 from approver.service.server import DecisionServer, InstanceLock
-from approver.service.tools_seen import ToolsSeen
+from approver.service.tools_seen import ToolsSeen, pin_history
 
 
 @asynccontextmanager
@@ -59,7 +59,7 @@ async def running_service(
                     file=sys.stderr,
                 )
             # Pins are rebuilt from the signed log, where every first sight, change and acceptance is recorded.
-            pins = ToolsSeen(home.data_dir / "tools-seen.json", log.append_event, read_entries(home.log_file))
+            pins = ToolsSeen(home.data_dir / "tools-seen.json", log.append_event, pin_history(home.log_file))
             service = DecisionService(policies, log, approver, pins)
             server = DecisionServer(home, service, mode)
             await server.start()

@@ -14,13 +14,13 @@ pages; editing it changes nothing that is decided.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
-from approver.core.log_format import rfc3339_now
+from approver.core.log_format import LineFormatError, decode_entry, rfc3339_now, split_line
 from approver.core.models import ToolCall
 from approver.core.tool_pins import DefinitionChange, definition_digest, definition_of, describe_change
 from approver.platform.durable import write_atomically
@@ -28,7 +28,25 @@ from approver.platform.durable import write_atomically
 PIN_ENTRY_KIND = "tool-definition"
 LOGGED_DEFINITION_LIMIT = 64 * 1024  # characters of a definition's JSON kept in a log entry
 
+_PIN_MARKER = b'"kind":"' + PIN_ENTRY_KIND.encode() + b'"'  # as canonical JSON writes it
+
 LogEvent = Callable[[str, dict[str, Any]], object]
+
+
+def pin_history(log_file: Path) -> Iterator[dict[str, Any]]:
+    """The log's tool-definition entries, in order, decoding only the lines that can be one (the service has
+    just verified the whole log when this runs)."""
+    try:
+        handle = log_file.open("rb")
+    except FileNotFoundError:
+        return
+    with handle:
+        for raw in handle:
+            if _PIN_MARKER in raw:
+                try:
+                    yield decode_entry(split_line(raw.rstrip(b"\n"))[0])
+                except LineFormatError:
+                    return  # a torn last line
 
 
 class SeenTool(BaseModel):
