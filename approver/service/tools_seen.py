@@ -33,6 +33,12 @@ _PIN_MARKER = b'"kind":"' + PIN_ENTRY_KIND.encode() + b'"'  # as canonical JSON 
 LogEvent = Callable[[str, dict[str, Any]], object]
 
 
+def _loggable(text: str) -> str:
+    """Server-written text as a log entry can hold it: a lone surrogate (JSON lets a server send one) is written
+    as its escape, visibly, instead of making the entry unwritable."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def pin_history(log_file: Path) -> Iterator[dict[str, Any]]:
     """The log's tool-definition entries, in order, decoding only the lines that can be one (the service has
     just verified the whole log when this runs)."""
@@ -245,16 +251,16 @@ class ToolsSeen:
         body: dict[str, Any] = {
             "server": server,
             "server_command": identity.command if identity else [],
-            "tool": tool,
+            "tool": _loggable(tool),
             "event": event,
             "new_digest": pin.digest,
             "accepted": accepted,
-            "reason": f"tool '{tool}' on '{server}': {reason}",
+            "reason": _loggable(f"tool '{tool}' on '{server}': {reason}"),
             # As text: a schema may hold floats, which log entries never do.
-            "definition": definition[:LOGGED_DEFINITION_LIMIT],
+            "definition": _loggable(definition[:LOGGED_DEFINITION_LIMIT]),
         }
         if identity is not None and identity.server_info is not None:
-            body["server_info"] = identity.server_info
+            body["server_info"] = _loggable(identity.server_info)
         if old is not None:
             body["old_digest"] = old
         self._log_event(PIN_ENTRY_KIND, body)

@@ -342,3 +342,12 @@ def test_a_listing_inside_a_batch_is_reported_and_under_quarantine_shows_nothing
         {"jsonrpc": "2.0", "id": 2, "result": {"tools": []}},
         {"jsonrpc": "2.0", "id": 3, "result": {}},
     ]
+
+
+def test_a_definition_with_a_lone_surrogate_is_still_pinned_and_logged(tmp_path: Path) -> None:
+    log = DecisionLogWriter(tmp_path / "log.jsonl", FileStore(tmp_path / "keys"), KeyStoreStatus("f", False, "test"))
+    pins = ToolsSeen(tmp_path / "seen.json", log.append_event)
+    odd = json.loads('{"name": "read\\ud800note", "description": "x\\udfff"}')  # as the relay parses it
+    assert pins.listed("notes", ["notes"], None, [odd, HARMLESS], quarantine=False) == []
+    logged_tools = [e["tool"] for e in pin_history(tmp_path / "log.jsonl")]
+    assert logged_tools == ["read\\ud800note", "read_note"]
