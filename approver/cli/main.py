@@ -84,14 +84,8 @@ def _server_name(text: str) -> str:
     return text
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="approver",
-        description="MCP Approver: approve or deny the tool calls AI assistants make on MCP servers.",
-    )
-    parser.add_argument("--version", action="version", version=f"mcp-approver {__version__}")
-    commands = parser.add_subparsers(dest="command", parser_class=_Parser)
-
+def _add_proxy_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
+    """The proxy command's options (its own function: build_parser is long enough)."""
     proxy = commands.add_parser(
         "proxy",
         help="relay one MCP server over stdio, holding each tool call for a decision",
@@ -109,7 +103,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="deny a call waiting for acknowledgement when the service says nothing for this long "
         "(default %(default)s)",
     )
+    proxy.add_argument(
+        "--quarantine",
+        action="store_true",
+        help="hide new and changed tools from tools/list until they are accepted in the app",
+    )
     proxy.add_argument("server_command", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARG ...]")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="approver",
+        description="MCP Approver: approve or deny the tool calls AI assistants make on MCP servers.",
+    )
+    parser.add_argument("--version", action="version", version=f"mcp-approver {__version__}")
+    commands = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    _add_proxy_parser(commands)
 
     serve = commands.add_parser("serve", help="run the decision service")
     serve.add_argument(
@@ -261,7 +271,12 @@ def _proxy(args: argparse.Namespace, home: Home) -> int:
         raise CliError("proxy needs the server command after `--`, e.g. approver proxy --name fs -- npx server", 2)
     if args.ack_timeout <= 0:
         raise CliError("--ack-timeout must be positive", 2)
-    options = ProxyOptions(name=args.name, command=command, timeouts=Timeouts(acknowledge=args.ack_timeout))
+    options = ProxyOptions(
+        name=args.name,
+        command=command,
+        timeouts=Timeouts(acknowledge=args.ack_timeout),
+        quarantine=args.quarantine,
+    )
     try:
         return asyncio.run(run_proxy(options, home))
     except ServerStartError as exc:

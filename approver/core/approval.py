@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from approver.core.models import Decision, ToolCall
 from approver.core.risk import RiskAssessment
+from approver.core.tool_pins import DefinitionChange
 
 
 class Scope(StrEnum):
@@ -33,6 +34,9 @@ class ApprovalRequest(BaseModel):
     tool_status: str = Field(description="known, new (never listed by the server), or changed since first seen")
     deadline_at: float = Field(description="When the configured deadline action applies (UNIX time, seconds).")
     deadline_action: Decision = Decision.DENY
+    definition_change: DefinitionChange | None = Field(
+        default=None, description="The tool was redefined since its definition was accepted: what changed."
+    )
 
 
 class HumanAnswer(BaseModel):

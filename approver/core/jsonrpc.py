@@ -159,8 +159,9 @@ def id_key(request_id: RequestId) -> tuple[str, RequestId]:
     return ("s" if isinstance(request_id, str) else "n", request_id)
 
 
-def encode(message: dict[str, JSONValue]) -> bytes:
-    """Serialise a message *we* author (errors, denials). Relayed messages are never passed through here."""
+def encode(message: dict[str, JSONValue] | list[JSONValue]) -> bytes:
+    """Serialise a message *we* author (errors, denials, a batch split or screened by quarantine); relayed
+    messages are never passed through here."""
     return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 

@@ -51,7 +51,10 @@ class ToolInfo(BaseModel):
 
     description: str | None = None
     annotations: dict[str, Any] | None = None
-    digest: str | None = Field(default=None, description="Of the whole tool definition, to notice when it changes.")
+    digest: str | None = Field(default=None, description="tool_pins.definition_digest() of `definition`.")
+    definition: dict[str, Any] | None = Field(
+        default=None, description="The definition fields as listed (tool_pins.DEFINITION_FIELDS), which pins cover."
+    )
 
 
 class Requester(BaseModel):
@@ -71,6 +74,7 @@ class ToolCall(BaseModel):
 
     server: str = Field(description="The name the user gave this server with `approver proxy --name`.")
     server_command: list[str] = Field(default_factory=list)
+    server_info: str | None = Field(default=None, description="The name the server gives itself (serverInfo).")
     client: ClientInfo = ClientInfo()
     tool: str
     arguments: dict[str, Any] = Field(default_factory=dict)

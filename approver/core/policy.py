@@ -145,6 +145,12 @@ class Rule(BaseModel):
     limit: RateLimit | None = Field(default=None, description="Allow rules: how often, before it says ask or deny.")
     id: str | None = Field(default=None, min_length=1, description="A stable name for the rule.")
     note: str | None = None
+    definition: str | None = Field(
+        default=None,
+        pattern=r"^(pinned|sha256:[0-9a-f]{64})$",
+        description="Only while the tool's definition is the accepted one (pinned), or is this digest (sha256:…). "
+        "An allow rule with it matches no tool the server never described.",
+    )
 
     @field_validator("server", "tool")
     @classmethod
@@ -269,6 +275,15 @@ class EvaluationContext:
     home: str
     resolve: PathResolver
     usage: RuleUsage
+    definition: DefinitionFacts | None = None  # the called tool's definition, when the server described it
+
+
+@dataclass(frozen=True)
+class DefinitionFacts:
+    """The called tool's definition digest now, and the one accepted for it (None: none accepted)."""
+
+    current: str
+    accepted: str | None
 
 
 def _all_ascii(value: Any) -> bool:
@@ -571,7 +586,18 @@ class CompiledRule:
         if not (self.server.fullmatch(server) and self.tool.fullmatch(tool)):
             return False
         cautious = self.rule.effect is not Effect.ALLOW  # any reading (or doubt) matches a deny or ask
+        if self.rule.definition is not None and not _definition_matches(self.rule.definition, context, cautious):
+            return False
         return all(matcher.check(arguments, context, cautious=cautious) for matcher in self.matchers)
+
+
+def _definition_matches(wanted: str, context: EvaluationContext, cautious: bool) -> bool:
+    facts = context.definition
+    if facts is None:
+        return cautious  # an undescribed tool: a deny or ask still applies, an allow does not
+    if wanted == "pinned":
+        return facts.current == facts.accepted
+    return facts.current == wanted
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ import contextlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from approver.core.models import Actor, Decision, ToolCall, Verdict
 from approver.core.wording import service_unreachable_reason
@@ -21,6 +21,8 @@ from approver.ipc.protocol import (
     Refused,
     StatusReply,
     StatusRequest,
+    ToolsListedMessage,
+    ToolsScreened,
     VerdictMessage,
     Welcome,
     WithdrawMessage,
@@ -163,6 +165,7 @@ class DecisionClient:
         self._settled.set()
         self._tasks = TaskSet()
         self.spool = ProxySpool(home.spool_file)  # where denials made without the service are recorded
+        self._screenings: dict[int, asyncio.Future[list[str]]] = {}  # tools-listed reports awaiting an answer
 
     async def decide(self, ref: int, call: ToolCall, on_holding: Callable[[Holding], object] | None = None) -> Outcome:
         """The verdict on a call. `on_holding` runs when the service says a person is deciding."""
@@ -199,6 +202,46 @@ class DecisionClient:
             return self._local_deny(call, Actor.ERROR, f"the proxy could not ask for a decision ({exc})")
         finally:
             self._questions.pop(ref, None)
+
+    async def report_tools(
+        self,
+        ref: int,
+        server_command: list[str],
+        server_info: str | None,
+        tools: list[dict[str, Any]],
+        *,
+        quarantine: bool,
+        wait: bool,
+    ) -> list[str] | None:
+        """Tell the service what the server listed. With `wait`, the names of the tools not accepted yet, or None
+        when the service could not be asked or did not answer in time (the caller then fails closed)."""
+        try:
+            await self._connect()
+        except ServiceUnavailable:
+            return None
+        writer = self._writer
+        if writer is None:
+            return None
+        message = ToolsListedMessage(
+            ref=ref,
+            server=self.server,
+            server_command=server_command,
+            server_info=server_info,
+            tools=tools,
+            quarantine=quarantine,
+        )
+        if not wait:
+            writer.write(protocol.encode(message))
+            return None
+        answer: asyncio.Future[list[str]] = asyncio.get_running_loop().create_future()
+        self._screenings[ref] = answer
+        try:
+            writer.write(protocol.encode(message))
+            return await _within(answer, self.timeouts.acknowledge)
+        except ServiceUnavailable:
+            return None
+        finally:
+            self._screenings.pop(ref, None)
 
     async def keep_watch(self, report: AvailabilityReport) -> None:
         """Connect now, and again whenever the connection is lost, reporting each change of availability.
@@ -331,6 +374,11 @@ class DecisionClient:
             while line := await reader.readline():
                 self._last_heard = asyncio.get_running_loop().time()
                 message = protocol.decode(line)
+                if isinstance(message, ToolsScreened):
+                    screening = self._screenings.get(message.ref)
+                    if screening is not None and not screening.done():
+                        screening.set_result(message.hidden)
+                    continue
                 if isinstance(message, Holding | VerdictMessage):
                     question = self._questions.get(message.ref)
                     if question is None:
@@ -355,6 +403,9 @@ class DecisionClient:
                 for future in (question.holding, question.verdict):
                     if not future.done():
                         future.set_exception(ServiceUnavailable(failure))
+            for screening in self._screenings.values():
+                if not screening.done():
+                    screening.set_exception(ServiceUnavailable(failure))
             self._abandoned.clear()  # their verdicts can no longer come; the proxy's spooled denials stand
             self._late_answers_settled()
 

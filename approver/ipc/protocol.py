@@ -13,6 +13,8 @@
     status {}                         ->
                                       <-    status {pid, home, mode, proxies, policy, alarms}
     activate {}                       ->                                    (a second launch of the desktop app)
+    tools-listed {ref, server, …, tools} ->                                 (the server listed tools: pin them)
+                                      <-    tools-screened {ref, hidden}    (the tools not accepted yet)
                                       <-    activated {shown}               (shown: false when no app runs here)
 
 A proxy that gets neither a verdict nor `holding` within its acknowledgement timeout, or no verdict by the
@@ -27,7 +29,7 @@ than the limits below, or does not read its replies.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, TypeAlias
+from typing import Annotated, Any, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -115,6 +117,27 @@ class NotCarriedOut(_Message):
     reason: str
 
 
+class ToolsListedMessage(_Message):
+    """A server's `tools/list` result (one page), as the proxy read it: each tool's definition fields. Sent
+    whatever happens to the calls, so every definition is pinned; a quarantined proxy waits for the answer."""
+
+    type: Literal["tools-listed"] = "tools-listed"
+    ref: int
+    server: str
+    server_command: list[str]
+    server_info: str | None = None
+    tools: list[dict[str, Any]]
+    quarantine: bool = False
+
+
+class ToolsScreened(_Message):
+    """The service's answer to tools-listed: the listed tools whose definition is not accepted (yet)."""
+
+    type: Literal["tools-screened"] = "tools-screened"
+    ref: int
+    hidden: list[str]
+
+
 class StatusRequest(_Message):
     type: Literal["status"] = "status"
 
@@ -152,7 +175,9 @@ IpcMessage: TypeAlias = Annotated[
     | StatusRequest
     | StatusReply
     | Activate
-    | Activated,
+    | Activated
+    | ToolsListedMessage
+    | ToolsScreened,
     Field(discriminator="type"),
 ]
 _ADAPTER: TypeAdapter[IpcMessage] = TypeAdapter(IpcMessage)

@@ -31,6 +31,7 @@ from approver.proxy.relay import (
     Relay,
     Report,
     ToClient,
+    ToolsListed,
     ToServer,
     Withdraw,
 )
@@ -45,6 +46,7 @@ class ProxyOptions:
     command: list[str]
     timeouts: Timeouts = field(default_factory=Timeouts)
     stop_grace: float = 2.0  # after closing the server's stdin, and again after SIGTERM
+    quarantine: bool = False  # hide tools whose definition is not accepted from tools/list
 
 
 class ServerStartError(RuntimeError):
@@ -231,7 +233,7 @@ class _Server(asyncio.SubprocessProtocol):
 class Proxy:
     def __init__(self, options: ProxyOptions, home: Home) -> None:
         self.options = options
-        self.relay = Relay(options.name, options.command)
+        self.relay = Relay(options.name, options.command, quarantine=options.quarantine)
         self.decisions = DecisionClient(home, options.name, options.timeouts)
         self.home = home
         self.client_gone = asyncio.Event()
@@ -324,6 +326,8 @@ class Proxy:
                 if task is not None:
                     self.decisions.withdraw(command.hold, command.reason)
                     task.cancel()
+            elif isinstance(command, ToolsListed):
+                self._tasks.spawn(self._report_tools(command), name=f"tools-listed-{command.listing}")
             elif isinstance(command, Report):
                 self.report(command.text)
             elif isinstance(command, CloseServerInput) and not self.client_gone.is_set():
@@ -411,6 +415,18 @@ class Proxy:
                 self.report(f"could not record a denial in {self.home.spool_file}: {exc}")
             self.report(f"denied '{command.call.tool}': {outcome.verdict.reason}")
         self.execute(self.relay.decided(command.hold, outcome.verdict))
+
+    async def _report_tools(self, command: ToolsListed) -> None:
+        hidden = await self.decisions.report_tools(
+            command.listing,
+            self.options.command,
+            command.server_info,
+            command.tools,
+            quarantine=self.options.quarantine,
+            wait=command.held,
+        )
+        if command.held:
+            self.execute(self.relay.screened(command.listing, hidden))
 
     async def _keep_client_waiting(self, hold: int, holding: Holding) -> None:
         deadline = time.monotonic() + holding.deadline_ms / 1000

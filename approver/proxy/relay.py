@@ -9,6 +9,9 @@ Rules it keeps:
 - A `tools/call` request is held; only an allow verdict whose digest matches the held bytes releases those very
   bytes. Anything else (deny, mismatch, error) answers the client with an isError result and forwards nothing.
 - A request the server can no longer answer (it exited) is answered with an error instead of hanging.
+- Every `tools/list` result is read (never changed) and reported, so the service pins each tool's definition.
+  With quarantine on, that one response is held until the service says which tools are not accepted yet, and
+  is then re-serialised without them; it is the only message the relay ever rewrites.
 """
 
 from __future__ import annotations
@@ -39,12 +42,14 @@ from approver.core.models import (
     Verdict,
     request_digest,
 )
+from approver.core.tool_pins import definition_digest, definition_of
 from approver.core.wording import denial_text
 from approver.proxy.framing import DEFAULT_MAX_LINE, LineFramer, Oversized
 
 GATED_METHODS = frozenset({"tools/call"})
 STATELESS_VERSION_KEY = "io.modelcontextprotocol/protocolVersion"
 STATELESS_CLIENT_KEY = "io.modelcontextprotocol/clientInfo"
+STATELESS_SERVER_KEY = "io.modelcontextprotocol/serverInfo"  # in a 2026-07-28 result's _meta
 INVALID_PARAMS = -32602
 
 
@@ -84,7 +89,18 @@ class CloseServerInput:
     """The client is gone: close the server's stdin so it can end (the driver escalates if it does not)."""
 
 
-Command: TypeAlias = ToServer | ToClient | AskDecision | Withdraw | Report | CloseServerInput
+@dataclass(frozen=True, slots=True)
+class ToolsListed:
+    """The server listed tools (one page of a `tools/list` result): tell the service, which pins them. When
+    `held`, the response waits in the relay until `screened(listing, hidden)` is called with the service's answer."""
+
+    listing: int
+    tools: list[dict[str, Any]]
+    server_info: str | None
+    held: bool
+
+
+Command: TypeAlias = ToServer | ToClient | AskDecision | Withdraw | Report | CloseServerInput | ToolsListed
 
 
 @dataclass(slots=True)
@@ -103,6 +119,7 @@ class _SessionFacts:
     era: ProtocolEra = ProtocolEra.UNKNOWN
     client: ClientInfo = field(default_factory=ClientInfo)
     tools: dict[str, ToolInfo] = field(default_factory=dict)
+    server_info: str | None = None  # the name the server gives itself, from its initialize/discover result
     roots: list[str] = field(default_factory=list)
     # roots/list requests the server sent the client, by id key, so the client's answer can be read
     roots_requests: set[tuple[str, RequestId]] = field(default_factory=set)
@@ -114,8 +131,11 @@ class Relay:
         server: str,
         server_command: list[str] | None = None,
         max_line: int = DEFAULT_MAX_LINE,
+        *,
+        quarantine: bool = False,
     ) -> None:
         self.server = server
+        self.quarantine = quarantine
         self.server_command = list(server_command or [])
         self._from_client = LineFramer(max_line)
         self._from_server = LineFramer(max_line)
@@ -126,6 +146,8 @@ class Relay:
         self._facts = _SessionFacts()
         self._server_exit: str | None = None  # set once the server is gone
         self._client_gone = False
+        self._listing_ids = itertools.count(1)
+        self._held_lists: dict[int, dict[str, Any]] = {}  # quarantine: tools/list responses awaiting screening
 
     # -- inspection (for the driver and tests) -------------------------------------------------------------
 
@@ -290,6 +312,7 @@ class Relay:
             task="task" in request.params,
             continuation="inputResponses" in request.params or "requestState" in request.params,
             tool_info=self._facts.tools.get(name),
+            server_info=self._facts.server_info,
             roots=self._facts.roots,
         )
         hold = next(self._hold_ids)
@@ -366,39 +389,104 @@ class Relay:
                 preview = frame[:200].decode("utf-8", "replace")
                 commands.append(Report(f"server wrote a non-JSON line to stdout; not forwarded: {preview}"))
                 continue
-            for item in value if isinstance(value, list) else [value]:
-                self._observe_server_message(item)
-            commands.append(ToClient(frame))
+            items = value if isinstance(value, list) else [value]
+            listed = [self._observe_server_message(item) for item in items]
+            held = self.quarantine and not isinstance(value, list) and listed[0] is not None
+            for tools in listed:
+                if tools is not None:
+                    listing = next(self._listing_ids)
+                    if held:
+                        self._held_lists[listing] = value
+                    commands.append(ToolsListed(listing, tools, self._facts.server_info, held))
+            if held:
+                continue  # forwarded once the service has screened it
+            if self.quarantine and any(tools is not None for tools in listed):
+                commands.extend(self._hide_listings_in_batch(items, listed))
+            else:
+                commands.append(ToClient(frame))
         return commands
 
-    def _observe_server_message(self, value: Any) -> None:
+    @staticmethod
+    def _hide_listings_in_batch(items: list[Any], listed: list[list[dict[str, Any]] | None]) -> list[Command]:
+        """Quarantine, for a tools/list result inside a batch (2025-03-26 servers may batch responses): it is not
+        held for screening, so it fails closed and shows no tools at all."""
+        rewritten = [
+            {**item, "result": {**item["result"], "tools": []}} if tools is not None else item
+            for item, tools in zip(items, listed, strict=True)
+        ]
+        return [
+            Report("quarantine: hid every tool of a tools/list result the server sent inside a batch"),
+            ToClient(jsonrpc.encode(rewritten)),
+        ]
+
+    def screened(self, listing: int, hidden: list[str] | None) -> list[Command]:
+        """The service's answer to a held `tools/list` response: the names of tools not accepted yet, or None
+        when it could not answer (then every tool is hidden: quarantine fails closed)."""
+        response = self._held_lists.pop(listing, None)
+        if response is None:
+            return []
+        result = response.get("result")
+        tools = result.get("tools") if isinstance(result, dict) else None
+        if not isinstance(result, dict) or not isinstance(tools, list):
+            return [ToClient(jsonrpc.encode(response))]  # not held: only listing results are
+        kept = [
+            tool for tool in tools if hidden is not None and isinstance(tool, dict) and tool.get("name") not in hidden
+        ]
+        commands: list[Command] = []
+        if len(kept) != len(tools):
+            names = "every tool (MCP Approver did not answer)" if hidden is None else ", ".join(sorted(hidden))
+            commands.append(Report(f"quarantine: hid {names} from tools/list until accepted in MCP Approver"))
+        commands.append(ToClient(jsonrpc.encode({**response, "result": {**result, "tools": kept}})))
+        return commands
+
+    def _observe_server_message(self, value: Any) -> list[dict[str, Any]] | None:
+        """Learn from one server message; returns the tools when it answers a client's tools/list."""
         if not isinstance(value, dict):
-            return
+            return None
         if "method" in value:
             raw_id = value.get("id")
             if value["method"] == "roots/list" and isinstance(raw_id, str | int) and not isinstance(raw_id, bool):
                 self._facts.roots_requests.add(jsonrpc.id_key(raw_id))
-            return
+            return None
         raw_id = value.get("id")
         if isinstance(raw_id, bool) or not isinstance(raw_id, str | int):
-            return
+            return None
         entry = self._in_flight.pop(jsonrpc.id_key(raw_id), None)
-        if entry is not None and entry[1] == "tools/list":
-            self._learn_tools(value.get("result"))
+        if entry is None:
+            return None
+        if entry[1] in ("initialize", "server/discover", "tools/list"):
+            self._learn_server_info(value.get("result"))
+        if entry[1] == "tools/list":
+            return self._learn_tools(value.get("result"))
+        return None
 
-    def _learn_tools(self, result: Any) -> None:
+    def _learn_server_info(self, result: Any) -> None:
+        """The server's name for itself: in its initialize result, or (2026-07-28) in any result's _meta."""
+        if not isinstance(result, dict):
+            return
+        meta = result.get("_meta")
+        for info in (result.get("serverInfo"), meta.get(STATELESS_SERVER_KEY) if isinstance(meta, dict) else None):
+            if isinstance(info, dict) and isinstance(info.get("name"), str):
+                self._facts.server_info = info["name"]
+
+    def _learn_tools(self, result: Any) -> list[dict[str, Any]] | None:
         tools = result.get("tools") if isinstance(result, dict) else None
         if not isinstance(tools, list):
-            return
+            return None
+        listed: list[dict[str, Any]] = []
         for tool in tools:
             if isinstance(tool, dict) and isinstance(tool.get("name"), str):
                 annotations = tool.get("annotations")
                 description = tool.get("description")
+                definition = definition_of(tool)
                 self._facts.tools[tool["name"]] = ToolInfo(
                     description=description if isinstance(description, str) else None,
                     annotations=annotations if isinstance(annotations, dict) else None,
-                    digest=request_digest(jsonrpc.encode_sorted(tool)),
+                    digest=definition_digest(definition),
+                    definition=definition,
                 )
+                listed.append(definition)
+        return listed
 
     def _learn_roots(self, result: Any) -> None:
         roots = result.get("roots") if isinstance(result, dict) else None

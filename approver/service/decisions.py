@@ -12,8 +12,10 @@ from typing import Protocol
 from approver.core.approval import ApprovalRequest, HumanAnswer, Scope
 from approver.core.log_format import DecisionFacts
 from approver.core.models import Actor, Decision, ToolCall, Verdict
-from approver.core.policy import Effect, Outcome, rule_key
+from approver.core.policy import DefinitionFacts, Effect, Outcome, rule_key
 from approver.core.risk import assess
+from approver.core.tool_pins import DefinitionChange
+from approver.ipc.protocol import ToolsListedMessage
 from approver.service.decision_log import DecisionLogWriter
 from approver.service.policy_store import PolicyStore
 from approver.service.rates import RecentCounts
@@ -21,6 +23,7 @@ from approver.service.risk_facts import gather_context
 from approver.service.tools_seen import ToolsSeen
 
 HEADLESS_DEADLINE_MS = 5_000
+RUG_PULL_HEADLESS = "the tool's definition changed since it was accepted; accept it in the MCP Approver app"
 
 
 class Approver(Protocol):
@@ -80,6 +83,40 @@ class DecisionService:
             verdict = self._failure(call, f"the decision service failed: {exc}")
         return None if verdict is None else self._recorded(call, verdict)
 
+    def tools_listed(self, listing: ToolsListedMessage) -> list[str]:
+        """A proxy read a `tools/list` result: pin each definition (logging first sights and changes); returns
+        the tools whose definition is not accepted. If that cannot be worked out, every listed tool is returned,
+        so a quarantined proxy hides them all (it fails closed)."""
+        names = [str(tool.get("name")) for tool in listing.tools]
+        if self.tools_seen is None:
+            return names if listing.quarantine else []
+        try:
+            return self.tools_seen.listed(
+                listing.server,
+                listing.server_command,
+                listing.server_info,
+                listing.tools,
+                quarantine=listing.quarantine,
+            )
+        except Exception as exc:
+            print(f"approver: could not pin the tools '{listing.server}' listed: {exc}", file=sys.stderr)
+            return names
+
+    def accept_definition(self, server: str, tool: str, digest: str, by: str = "the user in the app") -> bool:
+        """A person accepted the definition `digest` of a tool (the dialog, or the app's Servers and tools page).
+        Only the definition the server shows now can be accepted; False when that is not `digest`."""
+        return self.tools_seen is not None and self.tools_seen.accept_definition(server, tool, digest, by)
+
+    def _definition(self, call: ToolCall) -> tuple[DefinitionChange | None, DefinitionFacts | None]:
+        """What changed in the called tool's definition since it was accepted (None: nothing), and the digests
+        the policy's `definition` field is checked against (None: the server never described the tool)."""
+        if self.tools_seen is None or call.tool_info is None or call.tool_info.digest is None:
+            return None, None
+        change = self.tools_seen.check(call)
+        pin = self.tools_seen.tools.get(call.server, {}).get(call.tool)
+        accepted = pin.accepted_digest if pin is not None and not pin.changed else None
+        return change, DefinitionFacts(current=call.tool_info.digest, accepted=accepted)
+
     async def decide(self, call: ToolCall) -> Verdict:
         verdict = self.decide_without_asking(call)
         return verdict if verdict is not None else await self.ask(call)
@@ -95,6 +132,10 @@ class DecisionService:
             return self._recorded(call, self._failure(call, f"the question could not be prepared: {exc}"))
         try:
             answer = await asyncio.wait_for(approver.ask(request), approver.deadline_ms / 1000)
+            change = request.definition_change
+            if answer.decision is Decision.ALLOW and change is not None:
+                # Allowing a call to a changed tool accepts its new definition: the dialog said so, and showed it.
+                self.accept_definition(call.server, call.tool, change.current_digest, "the user in the approval dialog")
         except TimeoutError:
             verdict = Verdict(
                 decision=approver.deadline_action,
@@ -133,14 +174,21 @@ class DecisionService:
             print(f"approver: could not write the decision log: {exc}", file=sys.stderr)
 
     def _request(self, call: ToolCall, approver: Approver) -> ApprovalRequest:
-        outcome = self.policies.evaluate(call.server, call.tool, call.arguments)
+        change, definition = self._definition(call)
+        outcome = self.policies.evaluate(call.server, call.tool, call.arguments, definition)
         status = self.tools_seen.observe(call) if self.tools_seen else ("known" if call.tool_info else "undescribed")
         return ApprovalRequest(
             id=next(self._request_ids),
             call=call,
             risk=assess(call, gather_context(call, self.rates)),
-            rule_said=outcome.explain(),
+            rule_said=outcome.explain()
+            + (
+                ", but not for a tool redefined since it was accepted: allowing accepts the new definition"
+                if change is not None and outcome.effect is Effect.ALLOW
+                else ""
+            ),
             tool_status=status,
+            definition_change=change,
             deadline_at=time.time() + approver.deadline_ms / 1000,
             deadline_action=approver.deadline_action,
         )
@@ -195,7 +243,19 @@ class DecisionService:
             return Verdict(
                 decision=Decision.DENY, actor=Actor.NONE, reason="MCP Approver is in lockdown", digest=call.digest
             )
-        outcome: Outcome = self.policies.evaluate(call.server, call.tool, call.arguments)
+        change, definition = self._definition(call)
+        outcome: Outcome = self.policies.evaluate(call.server, call.tool, call.arguments, definition)
+        if change is not None and outcome.effect is not Effect.DENY:
+            # A rug pull: nothing auto-approves a tool redefined since it was accepted; a deny rule still denies.
+            if self.approver is not None:
+                return None
+            return Verdict(
+                decision=Decision.DENY,
+                actor=Actor.NONE,
+                reason=f"no approver present (headless service) and {RUG_PULL_HEADLESS}",
+                digest=call.digest,
+                rule=outcome.rule_label,
+            )
         if outcome.effect is not Effect.ASK:
             decision = Decision.ALLOW if outcome.effect is Effect.ALLOW else Decision.DENY
             key = rule_key(outcome)

@@ -37,6 +37,7 @@ from approver.core.log_format import rfc3339_now
 from approver.core.policy import (
     EMPTY_POLICY,
     CompiledPolicy,
+    DefinitionFacts,
     Effect,
     EvaluationContext,
     Layer,
@@ -313,16 +314,19 @@ class PolicyStore:
             self._reload()
         return self._effective
 
-    def evaluate(self, server: str, tool: str, arguments: dict[str, Any]) -> Outcome:
-        return evaluate_layers(self.current().layers, server, tool, arguments, self.context())
+    def evaluate(
+        self, server: str, tool: str, arguments: dict[str, Any], definition: DefinitionFacts | None = None
+    ) -> Outcome:
+        return evaluate_layers(self.current().layers, server, tool, arguments, self.context(definition))
 
-    def context(self) -> EvaluationContext:
+    def context(self, definition: DefinitionFacts | None = None) -> EvaluationContext:
         moment = time.monotonic()
         return EvaluationContext(
             now=datetime.now(UTC),
             home=str(Path.home()),
             resolve=os.path.realpath,
             usage=lambda key: self.usage.counts(key, moment),
+            definition=definition,
         )
 
     def _reload(self) -> None:

@@ -17,7 +17,7 @@ from approver.service.decision_log import DecisionLogWriter, take_spool
 from approver.service.decisions import Approver, DecisionService
 from approver.service.policy_store import Integrity, PolicyStore, load_policy_file, seal_in_log
 from approver.service.server import DecisionServer
-from approver.service.tools_seen import ToolsSeen
+from approver.service.tools_seen import ToolsSeen, pin_history
 
 
 @asynccontextmanager
@@ -59,7 +59,9 @@ async def running_service(
                     f"approver: took {taken} decision(s) proxies made while the service was away into the log",
                     file=sys.stderr,
                 )
-            service = DecisionService(policies, log, approver, ToolsSeen(home.data_dir / "tools-seen.json"))
+            # Pins are rebuilt from the signed log, where every first sight, change and acceptance is recorded.
+            pins = ToolsSeen(home.data_dir / "tools-seen.json", log.append_event, pin_history(home.log_file))
+            service = DecisionService(policies, log, approver, pins)
             server = DecisionServer(home, service, mode)
             await server.start()
             try:

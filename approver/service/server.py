@@ -46,6 +46,8 @@ from approver.ipc.protocol import (
     Refused,
     StatusReply,
     StatusRequest,
+    ToolsListedMessage,
+    ToolsScreened,
     VerdictMessage,
     Welcome,
     WithdrawMessage,
@@ -366,6 +368,9 @@ class DecisionServer:
             allowed = connection.allows.take(message.ref)
             if allowed is not None:
                 self.service.not_carried_out(allowed, message.actor, message.reason)
+        elif isinstance(message, ToolsListedMessage):
+            hidden = self.service.tools_listed(message)
+            writer.write(protocol.encode(ToolsScreened(ref=message.ref, hidden=hidden)))
         elif isinstance(message, StatusRequest):
             writer.write(protocol.encode(self.status()))
         elif isinstance(message, Activate):

@@ -49,7 +49,7 @@ from approver.core.policy import Effect
 from approver.core.risk import RiskLevel
 from approver.ui.labels import plain_label
 from approver.ui.presence import PresenceGate, Proof
-from approver.ui.presentation import FlagKind, Presentation
+from approver.ui.presentation import DEFINITION_CHANGED_HEADING, FlagKind, Presentation
 from approver.ui.rule_documents import RuleEditError, problem_with
 from approver.ui.rule_drafts import rule_draft
 from approver.ui.rule_form import RuleForm
@@ -68,6 +68,7 @@ RISK_COLOURS = {
     RiskLevel.HIGH: "#c62828",
     RiskLevel.CRITICAL: "#7b1fa2",
 }
+REMOVED_COLOUR, ADDED_COLOUR = "#c62828", "#2e7d32"  # red and green: lines a redefined tool lost and gained
 MARKER_TINT = QColor(255, 152, 0, 110)  # translucent orange: readable on light and dark palettes
 
 
@@ -287,6 +288,21 @@ class ApprovalDialog(QDialog):
 
         for label, value in self.presentation.scope:
             line(f"{label}: ", value)
+        if self.presentation.definition_changes:
+            # A rug pull, shown: per changed field its diff, removed lines red and added lines green.
+            heading = QTextCharFormat(bold)
+            heading.setForeground(warning_colour(view.palette()))
+            removed, added = QTextCharFormat(plain), QTextCharFormat(plain)
+            removed.setForeground(QColor(REMOVED_COLOUR))
+            added.setForeground(QColor(ADDED_COLOUR))
+            line("", "")
+            line(DEFINITION_CHANGED_HEADING, "", heading)
+            for field, diff in self.presentation.definition_changes:
+                line(f"{field}:", "")
+                for text in diff.splitlines():
+                    cursor.insertBlock()
+                    colour = removed if text.startswith("-") else added if text.startswith("+") else plain
+                    self._insert_with_markers(cursor, text, colour)
         flags = self.presentation.flags
         if flags:
             warning = QTextCharFormat(bold)

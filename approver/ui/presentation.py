@@ -363,6 +363,8 @@ class Presentation:
     argument_markers: tuple[tuple[int, int], ...]  # spans of markers in arguments_text, to highlight
     raw_json: str
     deadline_action: Decision
+    # The tool was redefined since it was accepted: (field, unified diff) per changed field, made visible.
+    definition_changes: tuple[tuple[str, str], ...] = ()
 
     def shown_text(self) -> str:
         """All the text the dialog shows (the countdown aside): what shown_digest is computed over."""
@@ -371,16 +373,23 @@ class Presentation:
         parts.append(f"Risk: {self.risk_level.value} — {self.impact}")
         parts += [f"- {reason}" for reason in self.reasons]
         parts += [f"Warning: {flag.line()}" for flag in self.flags]
+        if self.definition_changes:
+            parts.append(DEFINITION_CHANGED_HEADING)
+            parts += [f"{field}:\n{diff}" for field, diff in self.definition_changes]
         parts.append(f"Parameters: {self.arguments_summary}")
         parts.append(self.arguments_text)
         parts.append(f"If nobody answers in time: {self.deadline_action.value}")
         return "\n".join(parts)
 
 
+DEFINITION_CHANGED_HEADING = (
+    "What changed in the tool's definition since it was accepted (allowing accepts the new definition):"
+)
+
 _STATUS_TEXT = {
-    "known": "known — unchanged since it was first seen",
+    "known": "known — unchanged since it was accepted",
     "new": "NEW — the first call of this tool",
-    "changed": "CHANGED since it was first seen — read its description again",
+    "changed": "CHANGED since it was accepted — no rule or grant allows it until you accept the new definition",
     "undescribed": "unknown — the server never described this tool (no tools/list)",
 }
 
@@ -404,6 +413,11 @@ def present(request: ApprovalRequest) -> Presentation:
         shown("the tool's description", call.tool_info.description)
         if call.tool_info is not None and call.tool_info.description
         else "(the server gave no description)"
+    )
+    change = request.definition_change
+    definition_changes = tuple(
+        (field.field, shown(f"the change to the tool's {field.field}", field.diff))
+        for field in (change.fields if change is not None else ())
     )
     outline = _Outline()
     outline.build(call.arguments)
@@ -431,4 +445,5 @@ def present(request: ApprovalRequest) -> Presentation:
         argument_markers=tuple(outline.markers),
         raw_json=visible_json(call.arguments),
         deadline_action=request.deadline_action,
+        definition_changes=definition_changes,
     )

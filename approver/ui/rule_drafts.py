@@ -80,5 +80,8 @@ def rule_draft(request: ApprovalRequest, effect: Effect) -> dict[str, object]:
         }
         if matchers:
             draft["args"] = matchers
+        if call.tool_info is not None and call.tool_info.digest is not None:
+            # Made for the definition on screen: if the server redefines the tool, the rule stops matching.
+            draft["definition"] = call.tool_info.digest
     draft["note"] = f"{verb} in MCP Approver from a call of {call.tool} on {call.server} by {call.client.name}"
     return draft

@@ -59,11 +59,15 @@ async def test_a_checkpoint_verifies_with_the_go_reference_code(
     go = subprocess.run([str(go_verifier), vkey, str(note), str(log_file)], capture_output=True, text=True, check=False)
     assert go.returncode == 0, go.stderr
     assert go.stdout.strip() == f"ok {size}"
-    assert int(size) == 4  # genesis, the rules in force at start, two decisions
+    kinds = [json.loads(line)["kind"] for line in home.approver("log", "export").stdout.splitlines()]
+    # genesis, the rules in force at start, a pin for each tool the client listed, two decisions
+    assert [kind for kind in kinds if kind != "tool-definition"] == ["genesis", "rule-change", "decision", "decision"]
+    assert kinds.count("tool-definition") == 9
+    assert int(size) == len(kinds)
 
     verify = home.approver("log", "verify", "--anchor", str(note))
     assert verify.returncode == 0, verify.stdout + verify.stderr
-    assert "intact: 4 entries" in verify.stdout
+    assert f"intact: {size} entries" in verify.stdout
     assert "trusted key" in verify.stdout
 
 
@@ -98,13 +102,20 @@ async def test_exports_for_siems(home: ApproverHome, start_service: Any) -> None
     start_service({"effect": "allow", "tool": "add"})
     await make_calls(home, ("add", {"a": 1, "b": 2}), ("delete_file", {"path": "/x"}))
     jsonl = [json.loads(line) for line in home.approver("log", "export").stdout.splitlines()]
-    assert [e["kind"] for e in jsonl] == ["genesis", "rule-change", "decision", "decision"]
-    cef = home.approver("log", "export", "--format", "cef").stdout.splitlines()
-    assert all(line.startswith("CEF:0|MCP Approver|mcp-approver|") for line in cef)
+    pins = [n for n, e in enumerate(jsonl) if e["kind"] == "tool-definition"]  # the tools the client listed
+
+    def without_pins(lines: list[Any]) -> list[Any]:
+        return [line for n, line in enumerate(lines) if n not in pins]
+
+    assert [e["kind"] for e in without_pins(jsonl)] == ["genesis", "rule-change", "decision", "decision"]
+    cef_all = home.approver("log", "export", "--format", "cef").stdout.splitlines()
+    assert all(line.startswith("CEF:0|MCP Approver|mcp-approver|") for line in cef_all)
+    assert "|tool-definition|Decision log tool-definition|" in cef_all[pins[0]]
+    cef = without_pins(cef_all)
     assert "|decision-allow|Tool call allowed|3|" in cef[2]
     assert "cs2Label=tool cs2=add" in cef[2]
     assert "cs2Label" not in cef[1]  # a rule change names no tool
-    syslog = home.approver("log", "export", "--format", "syslog").stdout.splitlines()
+    syslog = without_pins(home.approver("log", "export", "--format", "syslog").stdout.splitlines())
     assert syslog[3].startswith("<84>1 ")  # authpriv.warning for a denial
     assert 'decision="deny"' in syslog[3]
     shown = home.approver("log", "show", "--json", "--decision", "deny", "--tool", "delete_file")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
+from approver.core.models import ToolInfo
 from approver.core.policy import Effect
+from approver.core.tool_pins import definition_digest
 from approver.ui.rule_documents import compile_rules, rule_matches
 from approver.ui.rule_drafts import literal_glob, rule_draft
 from tests.ui.conftest import approval_request
@@ -76,3 +78,14 @@ def test_other_lists_are_pinned_when_short_and_left_open_when_long() -> None:
     assert rule_matches(tags, "fs", "write_file", {"tags": ["a", "b"]})
     assert not rule_matches(tags, "fs", "write_file", {"tags": ["a", "b", "c"]})
     assert "args" not in rule_draft(approval_request({"lines": ["x" * 300]}), Effect.ALLOW)
+
+
+def test_an_allow_draft_is_made_for_the_definition_on_screen() -> None:
+    request = approval_request({"path": "/home/u/project/a.md"})
+    definition = {"name": "write_file", "description": "Write a file"}
+    info = ToolInfo(description="Write a file", digest=definition_digest(definition), definition=definition)
+    request = request.model_copy(update={"call": request.call.model_copy(update={"tool_info": info})})
+    allow = rule_draft(request, Effect.ALLOW)
+    assert allow["definition"] == definition_digest(definition)
+    assert "definition" not in rule_draft(request, Effect.DENY)  # a deny stays whatever the tool becomes
+    assert compile_rules([allow])  # a valid rule

@@ -43,22 +43,22 @@ def test_the_window_shows_rules_settings_and_tools_seen(qtbot: QtBot, tmp_path: 
     policy = tmp_path / "policy.json"
     policy.write_text(json.dumps({"rules": []}))
     seen = ToolsSeen(tmp_path / "seen.json")
-    seen.observe(
+    seen.check(
         ToolCall(
             server="fs",
             tool="write_file",
             request_id=1,
             digest="sha256:x",
-            tool_info=ToolInfo(description="Write a file", digest="sha256:d1"),
+            tool_info=ToolInfo(definition={"name": "write_file", "description": "Write a file"}),
         )
     )
-    seen.observe(
+    seen.check(
         ToolCall(
             server="fs",
             tool="write_file",
             request_id=2,
             digest="sha256:y",
-            tool_info=ToolInfo(description="Write and upload", digest="sha256:d2"),
+            tool_info=ToolInfo(definition={"name": "write_file", "description": "Write and upload"}),
         )
     )
     window = SettingsWindow(PolicyStore(policy, explicit=True), seen, AppSettings())
@@ -83,7 +83,7 @@ def _call(server: str, tool: str, request_id: int) -> ToolCall:
         tool=tool,
         request_id=request_id,
         digest=f"sha256:{request_id}",
-        tool_info=ToolInfo(description=f"{tool} on {server}", digest=f"sha256:d{request_id}"),
+        tool_info=ToolInfo(definition={"name": tool, "description": f"{tool} on {server}"}),
     )
 
 
@@ -109,14 +109,14 @@ def test_servers_and_tools_show_the_present_when_shown_and_follow_new_ones(qtbot
     window.show()
     assert _shown_tools(window) == []
     window.close()  # closed on this page; calls come in meanwhile
-    seen.observe(_call("fs", "write_file", 1))
+    seen.check(_call("fs", "write_file", 1))
     window.show()  # opened again (from the tray): the page is current, so it shows what is there now
     assert _shown_tools(window) == [("fs", ["write_file"])]
-    seen.observe(_call("fs", "read_file", 2))  # while it is open, as the service sees new tools
+    seen.check(_call("fs", "read_file", 2))  # while it is open, as the service sees new tools
     qtbot.waitUntil(lambda: _shown_tools(window) == [("fs", ["read_file", "write_file"])])
-    seen.observe(_call("github", "create_issue", 3))
+    seen.check(_call("github", "create_issue", 3))
     qtbot.waitUntil(lambda: [server for server, _ in _shown_tools(window)] == ["fs", "github"])
     window.tabs.setCurrentWidget(window.general)
-    seen.observe(_call("web", "fetch", 4))
+    seen.check(_call("web", "fetch", 4))
     window.tabs.setCurrentWidget(window.tools)  # coming back to the tab shows it too
     assert [server for server, _ in _shown_tools(window)] == ["fs", "github", "web"]

@@ -10,6 +10,7 @@ import pytest
 
 from approver.core.approval import ApprovalRequest, HumanAnswer, Scope, shown_digest
 from approver.core.models import Actor, Decision, ToolCall, ToolInfo
+from approver.core.tool_pins import definition_digest
 from approver.platform.keystore import FileStore, KeyStoreStatus
 from approver.service.decision_log import DecisionLogWriter, read_entries
 from approver.service.decisions import DecisionService
@@ -41,7 +42,17 @@ def call(tool: str = "write_file", **arguments: object) -> ToolCall:
         arguments=arguments or {"path": "/tmp/x"},
         request_id=1,
         digest="sha256:" + tool,
-        tool_info=ToolInfo(description="Write a file", annotations={"destructiveHint": True}, digest="sha256:d1"),
+        tool_info=described({"name": tool, "description": "Write a file", "annotations": {"destructiveHint": True}}),
+    )
+
+
+def described(definition: dict[str, object]) -> ToolInfo:
+    """What the relay attaches to a call to a listed tool."""
+    description = definition.get("description")
+    return ToolInfo(
+        description=description if isinstance(description, str) else None,
+        digest=definition_digest(definition),
+        definition=definition,
     )
 
 
@@ -146,7 +157,9 @@ async def test_a_changed_tool_definition_is_flagged(tmp_path: Path) -> None:
     first = call()
     await svc.decide(first)
     await svc.decide(first)
-    redefined = first.model_copy(update={"tool_info": ToolInfo(description="Now also uploads", digest="sha256:d2")})
+    redefined = first.model_copy(
+        update={"tool_info": described({"name": "write_file", "description": "Now also uploads"})}
+    )
     await svc.decide(redefined)
     assert [r.tool_status for r in approver.asked] == ["new", "known", "changed"]
 
