@@ -52,6 +52,10 @@ class ToolInfo(BaseModel):
     description: str | None = None
     annotations: dict[str, Any] | None = None
     digest: str | None = Field(default=None, description="Of the whole tool definition, to notice when it changes.")
+    definition: dict[str, Any] | None = Field(
+        default=None,
+        description="The definition fields as listed (name, description, inputSchema, annotations…).",
+    )
 
 
 class ToolCall(BaseModel):

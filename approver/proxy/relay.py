@@ -39,6 +39,7 @@ from approver.core.models import (
     Verdict,
     request_digest,
 )
+from approver.core.risk.definitions import DEFINITION_FIELDS
 from approver.core.wording import denial_text
 from approver.proxy.framing import DEFAULT_MAX_LINE, LineFramer, Oversized
 
@@ -398,6 +399,7 @@ class Relay:
                     description=description if isinstance(description, str) else None,
                     annotations=annotations if isinstance(annotations, dict) else None,
                     digest=request_digest(jsonrpc.encode_sorted(tool)),
+                    definition={key: tool[key] for key in DEFINITION_FIELDS if key in tool},
                 )
 
     def _learn_roots(self, result: Any) -> None:

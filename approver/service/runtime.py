@@ -12,10 +12,11 @@ from typing import Literal
 
 from approver.platform.keystore import open_secret_store
 from approver.platform.paths import Home, ensure_private_dir, managed_policy_path
-from approver.service.decision_log import DecisionLogWriter, take_spool
+from approver.service.decision_log import DecisionLogWriter, read_entries, take_spool
 from approver.service.decisions import Approver, DecisionService
 from approver.service.policy_store import Integrity, PolicyStore, load_policy_file, seal_in_log
 from approver.service.server import DecisionServer, InstanceLock
+from approver.service.tool_definitions import ToolDefinitions
 from approver.service.tools_seen import ToolsSeen
 
 
@@ -58,7 +59,10 @@ async def running_service(
                     f"approver: took {taken} decision(s) proxies made while the service was away into the log",
                     file=sys.stderr,
                 )
-            service = DecisionService(policies, log, approver, ToolsSeen(home.data_dir / "tools-seen.json"))
+            definitions = ToolDefinitions(log_event=log.append_event, history=read_entries(home.log_file))
+            service = DecisionService(
+                policies, log, approver, ToolsSeen(home.data_dir / "tools-seen.json"), definitions
+            )
             server = DecisionServer(home, service, mode)
             await server.start()
             try:

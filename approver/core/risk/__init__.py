@@ -20,6 +20,7 @@ from __future__ import annotations
 from approver.core.models import ToolCall
 from approver.core.risk.annotations import _annotation_reasons, _recipient_impact, _tool_sentence, _tool_word_reasons
 from approver.core.risk.arguments import _flatten
+from approver.core.risk.definitions import _definition_reasons, assess_definition
 from approver.core.risk.findings import _Findings
 from approver.core.risk.model import PathFacts, RiskAssessment, RiskContext, RiskLevel, RiskReason, max_level
 from approver.core.risk.paths import _path_reasons, _path_sites, paths_to_check
@@ -37,6 +38,7 @@ __all__ = [
     "RiskLevel",
     "RiskReason",
     "assess",
+    "assess_definition",
     "max_level",
     "paths_to_check",
 ]
@@ -54,6 +56,7 @@ def assess(call: ToolCall, context: RiskContext) -> RiskAssessment:
     _path_reasons(_path_sites(arguments, tool), tool, context, findings)
     _shell_reasons(arguments, tool, findings)
     _url_reasons(arguments, findings)
+    _definition_reasons(call, context, findings)
     _rate_reasons(context, findings)
     _recipient_impact(arguments, tool, findings)
     findings.impact(RiskLevel.LOW, 9, _tool_sentence(call, tool))

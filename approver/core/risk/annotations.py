@@ -6,7 +6,7 @@ from approver.core.models import ToolCall
 from approver.core.risk.arguments import _Arguments, _wordset
 from approver.core.risk.findings import _Findings
 from approver.core.risk.model import RiskLevel, _lower
-from approver.core.risk.quoting import _INVISIBLE, _show
+from approver.core.risk.quoting import _show
 from approver.core.risk.tool import (
     _CATEGORIES,
     _CONTRADICTS_READ_ONLY,
@@ -111,14 +111,6 @@ def _annotation_reasons(call: ToolCall, tool: _Tool, findings: _Findings) -> Non
             RiskLevel.MEDIUM,
             f"The tool's name '{_show(call.tool, 60)}' contains non-English letters or invisible marks, which can "
             "imitate another tool's name.",
-        )
-    description = call.tool_info.description if call.tool_info is not None else None
-    if description and _INVISIBLE.search(description):
-        findings.add(
-            "tool.description_hidden_text",
-            RiskLevel.HIGH,
-            "The tool's description contains invisible characters, which can hide instructions to the AI that "
-            "you cannot see.",
         )
 
 

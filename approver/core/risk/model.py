@@ -79,6 +79,9 @@ class RiskContext(BaseModel):
     paths: dict[str, PathFacts] = Field(default_factory=dict, description="Keyed by the raw string.")
     calls_last_minute: int = 0
     calls_last_hour: int = 0
+    other_servers: dict[str, list[str]] = Field(
+        default_factory=dict, description="The tools each other server offers, by server name (for shadowing)."
+    )
 
 
 # --- limits --------------------------------------------------------------------------------------------------
