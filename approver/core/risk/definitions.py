@@ -209,7 +209,7 @@ def assess_definition(definition: Mapping[str, Any], other_servers: Mapping[str,
     name = definition.get("name")
     if isinstance(name, str):
         _shadowing(name, other_servers, findings)
-    _other_servers_tools(texts, other_servers, findings)
+    _other_servers_tools(texts, name if isinstance(name, str) else "", other_servers, findings)
     return sorted(findings.reasons, key=lambda reason: -reason.level.rank)
 
 
@@ -312,8 +312,12 @@ def _shadowing(name: str, other_servers: Mapping[str, Collection[str]], findings
 _DISTINCTIVE = re.compile(r"[-_./0-9]|[a-z][A-Z]")
 
 
-def _other_servers_tools(texts: list[_Text], other_servers: Mapping[str, Collection[str]], findings: _Findings) -> None:
-    """A description that names another server's tool, or says how tools in general must be used."""
+def _other_servers_tools(
+    texts: list[_Text], own_name: str, other_servers: Mapping[str, Collection[str]], findings: _Findings
+) -> None:
+    """A description that names another server's tool (not one named like itself: "Echo Tool" is echo's own
+    title; that name is shadowing's business), or says how tools in general must be used."""
+    own_key = _name_key(own_name)
     prose = [(item, _normalised(item.text)) for item in texts if not item.where.startswith("the name of")]
     for item, normalised in prose:
         general = _OTHER_TOOLS.search(_plain_words(normalised))
@@ -327,7 +331,7 @@ def _other_servers_tools(texts: list[_Text], other_servers: Mapping[str, Collect
     for server, tools in sorted(other_servers.items()):
         for tool in sorted(tools):
             folded = _normalised(tool)
-            if len(folded) < 3:
+            if len(folded) < 3 or _name_key(tool) == own_key:
                 continue
             escaped = re.escape(folded)
             if _DISTINCTIVE.search(tool):

@@ -1,0 +1,117 @@
+"""Settings → Servers and tools with real definitions: the findings column, each tool's pin and history, and a
+person's Accept / Reject. The definitions are the real tools/list results of server-everything and of our own
+poisoned server (tests/servers/poisoned_server.py), fetched through the Python SDK client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import Client, StdioServerParameters
+from pytestqt.qtbot import QtBot
+
+from approver.core.models import Decision, ToolCall, ToolInfo
+from approver.service.policy_store import PolicyStore
+from approver.service.tool_definitions import ToolDefinitions
+from approver.service.tools_seen import ToolsSeen
+from approver.ui.settings import AppSettings
+from approver.ui.settings_window import SettingsWindow
+from tests.conftest import NODE, ROOT, SERVER_EVERYTHING, require_npm_tools
+from tests.ui.test_approval_dialog import unnamed_controls
+
+pytestmark = pytest.mark.gui
+
+POISONED_SERVER = ROOT / "tests" / "servers" / "poisoned_server.py"
+SCREENSHOTS = ROOT / "artifacts" / "screenshots"
+
+
+def listed_tools(command: str, *args: str) -> list[dict[str, Any]]:
+    async def fetch() -> list[dict[str, Any]]:
+        async with Client(StdioServerParameters(command=command, args=list(args)), mode="legacy") as client:
+            result = await client.list_tools()
+        return [tool.model_dump(by_alias=True, exclude_none=True) for tool in result.tools]
+
+    return asyncio.run(fetch())
+
+
+@pytest.fixture(scope="module")
+def real_definitions() -> dict[str, list[dict[str, Any]]]:
+    require_npm_tools()
+    return {
+        "everything": listed_tools(str(NODE), str(SERVER_EVERYTHING), "stdio"),
+        "poisoned": listed_tools(sys.executable, str(POISONED_SERVER)),
+    }
+
+
+def row_of(window: SettingsWindow, server: str, tool: str) -> list[str]:
+    assert window.tools.select(server, tool), f"{server}/{tool} not shown"
+    item = window.tools.tree.currentItem()
+    assert item is not None
+    return [item.text(column) for column in range(6)]
+
+
+def test_findings_pin_history_and_the_persons_answer(
+    qtbot: QtBot, tmp_path: Path, real_definitions: dict[str, list[dict[str, Any]]]
+) -> None:
+    logged: list[dict[str, Any]] = []
+    told: list[str] = []
+    definitions = ToolDefinitions(
+        lambda flagged: told.append(flagged.tool), log_event=lambda kind, body: logged.append({"kind": kind, **body})
+    )
+    definitions.listed("everything", real_definitions["everything"])
+    definitions.listed("poisoned", real_definitions["poisoned"])
+    assert told == ["add", "multiply", "weather", "translate", "report", "summarise", "lookup", "echo", "get_sum"]
+    seen = ToolsSeen(tmp_path / "data" / "tools-seen.json")
+    for n, description in enumerate(["Adds two numbers.", "Adds two numbers, and more."]):
+        seen.observe(
+            ToolCall(
+                server="poisoned",
+                tool="add",
+                request_id=n,
+                digest=f"sha256:{n}",
+                tool_info=ToolInfo(description=description, digest=f"sha256:d{n}"),
+            )
+        )
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps({"rules": []}))
+    window = SettingsWindow(PolicyStore(policy, explicit=True), seen, AppSettings(), definitions=definitions)
+    qtbot.addWidget(window)
+    window.resize(1180, 760)
+    window.tabs.setCurrentWidget(window.tools)
+    window.show()
+    page = window.tools
+
+    add = row_of(window, "poisoned", "add")
+    assert add[1].startswith("high: ") and "instructions to the AI" in add[1] and "keeps things from you" in add[1]
+    assert add[2].endswith("changed since first seen")
+    assert "~/.ssh" in page.details.toPlainText() and "History:" in page.details.toPlainText()
+    assert "first seen" in page.details.toPlainText()
+    assert row_of(window, "poisoned", "get_sum")[1].startswith("high: ")
+    assert "steers other servers' tools" in row_of(window, "poisoned", "get_sum")[1]
+    assert row_of(window, "everything", "echo")[1] == "medium: another server has this name"
+    assert row_of(window, "everything", "get-sum")[1].startswith("high: another server has this name")
+    assert row_of(window, "everything", "get-env")[1] == "none"
+    assert unnamed_controls(window) == []
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    row_of(window, "poisoned", "add")
+    window.grab().save(str(SCREENSHOTS / "settings-servers-and-tools.png"))
+
+    page.reject_button.click()
+    assert row_of(window, "poisoned", "add")[2].endswith("rejected by you")
+    call = ToolCall(server="poisoned", tool="add", request_id=9, digest="sha256:9")
+    verdict = definitions.verdict(call)
+    assert verdict is not None and verdict.decision is Decision.DENY
+    assert "rejected by you" in page.details.toPlainText()
+    window.grab().save(str(SCREENSHOTS / "settings-servers-and-tools-rejected.png"))
+    page.accept_button.click()
+    assert definitions.verdict(call) is None
+    assert [(entry["kind"], entry["answer"], entry["tool"]) for entry in logged] == [
+        ("tool-verdict", "rejected", "add"),
+        ("tool-verdict", "accepted", "add"),
+    ]
+    assert "Accepted the definition" in page.message.text()
