@@ -63,7 +63,8 @@ class DecisionService:
         self.log = log
         self.approver = approver
         self.tools_seen = tools_seen
-        self.definitions = definitions or ToolDefinitions()  # tool definitions per server, and their findings
+        # Tool definitions per server and their findings; a person's Reject or Accept goes into the log first.
+        self.definitions = definitions or ToolDefinitions(log_event=log.append_event)
         self.rates: RecentCounts[tuple[str, str]] = RecentCounts()  # calls per (server, tool), for risk
         self.grants: list[Grant] = []
         self.lockdown = False  # set by the desktop app: deny every call without asking, whatever the rules say

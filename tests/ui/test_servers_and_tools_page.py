@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from mcp import Client, StdioServerParameters
 from pytestqt.qtbot import QtBot
 
 from approver.core.models import Decision, ToolCall, ToolInfo
+from approver.service.decision_log import read_entries
 from approver.service.policy_store import PolicyStore
 from approver.service.tool_definitions import ToolDefinitions
 from approver.service.tools_seen import ToolsSeen
@@ -22,6 +24,7 @@ from approver.ui.settings import AppSettings
 from approver.ui.settings_window import SettingsWindow
 from tests.conftest import NODE, ROOT, SERVER_EVERYTHING, require_npm_tools
 from tests.ui.test_approval_dialog import unnamed_controls
+from tests.ui.test_desktop_settings import Desktop
 
 pytestmark = pytest.mark.gui
 
@@ -115,3 +118,53 @@ def test_findings_pin_history_and_the_persons_answer(
         ("tool-verdict", "accepted", "add"),
     ]
     assert "Accepted the definition" in page.message.text()
+
+
+@pytest.fixture
+def desktop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Desktop]:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))  # the autostart entry goes here
+    made = Desktop(tmp_path)
+    yield made
+    made.close()
+
+
+def test_the_desktop_app_tells_once_and_a_reject_denies_calls_in_the_service(
+    qtbot: QtBot, desktop: Desktop, real_definitions: dict[str, list[dict[str, Any]]]
+) -> None:
+    app = desktop.start()
+    shown: list[tuple[str, str]] = []
+    tray_notify = app.tray.notify
+
+    def notify_and_record(title: str, message: str) -> None:
+        shown.append((title, message))
+        tray_notify(title, message)  # the real tray message still goes out
+
+    app.tray.notify = notify_and_record  # type: ignore[method-assign]
+    [add] = [tool for tool in real_definitions["poisoned"] if tool["name"] == "add"]
+    call = ToolCall(
+        server="poisoned",
+        tool="add",
+        arguments={"a": 1, "b": 2},
+        request_id=1,
+        digest="sha256:1",
+        tool_info=ToolInfo(description=add["description"], definition=add),
+    )
+    assert app.service.decide_without_asking(call) is None  # no rule: a person would be asked
+    assert app.service.decide_without_asking(call) is None
+    [(title, message)] = shown  # told once, not at every call
+    assert title == "MCP Approver: a suspicious tool on poisoned"
+    assert message.startswith("'add': The tool's description") and "Settings → Servers and tools" in message
+
+    app.open_settings()
+    window = app.settings_window
+    assert window is not None
+    window.tabs.setCurrentWidget(window.tools)
+    assert window.tools.select("poisoned", "add")
+    window.tools.reject_button.click()
+    verdict = app.service.decide_without_asking(call)
+    assert verdict is not None and verdict.decision is Decision.DENY
+    assert "you rejected the definition of 'add'" in verdict.reason
+    kinds = [
+        (entry["kind"], entry.get("answer") or entry.get("decision")) for entry in read_entries(desktop.home.log_file)
+    ]
+    assert kinds[-2:] == [("tool-verdict", "rejected"), ("decision", "deny")]  # the Reject is on record first
