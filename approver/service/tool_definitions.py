@@ -63,6 +63,8 @@ class ToolDefinitions:
         self.servers: dict[str, dict[str, KnownTool]] = {}
         self.rejected: set[tuple[str, str, str]] = set()  # (server, tool, digest)
         self._flagged: set[tuple[str, str, str]] = set()  # told once per definition
+        self._changes = 0  # definitions seen to change; findings are cached until the next change
+        self._findings: dict[tuple[str, str], tuple[int, list[RiskReason]]] = {}
         for entry in history:
             self._replay(entry)
 
@@ -89,7 +91,9 @@ class ToolDefinitions:
             tool = known.get(name)
             if tool is None:
                 known[name] = KnownTool(definition, digest, now, [f"{now}: first seen"])
+                self._changes += 1
             elif tool.digest != digest:
+                self._changes += 1
                 tool.history.append(f"{now}: the server changed its definition")
                 tool.definition, tool.digest = definition, digest
             reasons = self.findings(server, name)
@@ -110,7 +114,12 @@ class ToolDefinitions:
         known = self.servers.get(server, {}).get(tool)
         if known is None:
             return []
-        return assess_definition(known.definition, self.other_servers(server))
+        cached = self._findings.get((server, tool))
+        if cached is not None and cached[0] == self._changes:
+            return cached[1]
+        reasons = assess_definition(known.definition, self.other_servers(server))
+        self._findings[(server, tool)] = (self._changes, reasons)
+        return reasons
 
     def verdict(self, call: ToolCall) -> Verdict | None:
         """A deny when a person rejected this tool's current definition; None otherwise."""

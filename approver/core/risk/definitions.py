@@ -14,10 +14,11 @@ case is folded, so `&lt;ImPoRtAnT&gt;`, full-width letters or a zero-width space
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 import unicodedata
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +32,9 @@ DEFINITION_FIELDS = ("name", "title", "description", "inputSchema", "outputSchem
 MAX_DESCRIPTION_CHARS = 2000  # the longest description in server-filesystem is under 500 characters
 MAX_SCHEMA_TEXT_CHARS = 500  # one parameter's description, default or allowed value
 MAX_DEFINITION_STRINGS = 2000  # strings looked at in one schema; a larger one is itself a finding
+MAX_OTHER_TOOLS = 500  # per other server, for the names a description might mention
 MAX_SCANNED_CHARS = 20_000  # of one string; longer text is reported as long, and its start is still scanned
+MAX_SCANNED_TOTAL = 200_000  # of one definition: past it, strings are only measured (a hostile one is long anyway)
 PADDING = re.compile(r"(?:[ \t]*\n){8,}|[ \t\u00a0]{40,}")  # blank lines or spaces that push text out of view
 _HTML_COMMENT = re.compile(r"<!--")
 
@@ -41,13 +44,13 @@ class _Text:
     where: str  # for the person: "the tool's description", "the default value of parameter 'path'"
     text: str
     in_schema: bool  # a parameter's text, which a person reading the tool list rarely sees
+    length: int = -1  # of the whole text, when `text` is only the part scanned
 
 
 # --- normalising -------------------------------------------------------------------------------------------
 
 _FORMAT_CATEGORIES = frozenset({"Cf", "Cc", "Co", "Cn"})
 _APOSTROPHES = re.compile("['\u2018\u2019\u02bc`\u00b4]")
-_NOT_WORD = re.compile(r"[^0-9a-z]+")
 
 
 def _normalised(text: str) -> str:
@@ -61,9 +64,46 @@ def _normalised(text: str) -> str:
     return _INVISIBLE.sub("", kept).casefold()
 
 
-def _plain_words(normalised: str) -> str:
-    """Only the words, one space apart, with a space at each end: markup and punctuation cannot split a phrase."""
-    return " " + _NOT_WORD.sub(" ", _APOSTROPHES.sub("", normalised)).strip() + " "
+@dataclass(frozen=True, slots=True)
+class _Words:
+    """Only the words of a text, one space apart with a space at each end, so that markup and punctuation cannot
+    split a phrase; `start` maps each of its characters back to the normalised text, to quote what was matched."""
+
+    text: str
+    start: list[int]
+    normalised: str
+
+    def quote(self, match: re.Match[str]) -> str:
+        begin, end = match.start(), match.end() - 1
+        while begin < end and self.text[begin] == " ":
+            begin += 1
+        while end > begin and self.text[end] == " ":
+            end -= 1
+        return self.normalised[self.start[begin] : self.start[end] + 1]
+
+
+@functools.lru_cache(maxsize=4096)
+def _latin_form(character: str) -> str:
+    """A letter from another script that looks Latin reads as that Latin letter (Cyrillic о is o); accents go."""
+    return skeleton(character) if not character.isascii() else character
+
+
+def _plain_words(normalised: str) -> _Words:
+    characters, start = [" "], [0]
+    for index, original in enumerate(normalised):
+        if _APOSTROPHES.match(original):
+            continue
+        for character in _latin_form(original):
+            if "0" <= character <= "9" or "a" <= character <= "z":
+                characters.append(character)
+                start.append(index)
+            elif characters[-1] != " " and unicodedata.category(character) != "Mn":
+                characters.append(" ")
+                start.append(index)
+    if characters[-1] != " ":
+        characters.append(" ")
+        start.append(len(normalised))
+    return _Words("".join(characters), start, normalised)
 
 
 # --- what is looked for ------------------------------------------------------------------------------------
@@ -194,10 +234,14 @@ def assess_definition(definition: Mapping[str, Any], other_servers: Mapping[str,
     """Findings on one tool definition, most serious first. `other_servers` maps every other server's name to the
     names of the tools it offers (for shadowing and for descriptions that steer them)."""
     findings = _Findings()
-    texts = list(_texts(definition))
-    total = 0
+    texts: list[_Text] = []
+    total, budget = 0, MAX_SCANNED_TOTAL
+    for listed in _texts(definition):
+        total += len(listed.text)
+        scanned = listed.text[: max(0, min(MAX_SCANNED_CHARS, budget))]
+        budget -= len(scanned)
+        texts.append(_Text(listed.where, scanned, listed.in_schema, len(listed.text)))
     for item in texts:
-        total += len(item.text)
         _text_findings(item, findings)
     if total > 4 * MAX_DESCRIPTION_CHARS + 8 * MAX_SCHEMA_TEXT_CHARS:
         findings.add(
@@ -215,12 +259,13 @@ def assess_definition(definition: Mapping[str, Any], other_servers: Mapping[str,
 
 def _text_findings(item: _Text, findings: _Findings) -> None:
     text = item.text
+    length = max(item.length, len(text))
     limit = MAX_SCHEMA_TEXT_CHARS if item.in_schema else MAX_DESCRIPTION_CHARS
-    if len(text) > limit:
+    if length > limit:
         findings.add(
             "definition.long",
             RiskLevel.MEDIUM,
-            f"{_capital(item.where)} is {len(text):,} characters long, more than anyone reads; instructions to "
+            f"{_capital(item.where)} is {length:,} characters long, more than anyone reads; instructions to "
             "the AI can hide in it.",
         )
     if _INVISIBLE.search(text):
@@ -250,20 +295,19 @@ def _text_findings(item: _Text, findings: _Findings) -> None:
             "the AI, not at you.",
         )
     for what, pattern in _INSTRUCTIONS:
-        found = pattern.search(words)
+        found = pattern.search(words.text)
         if found:
             findings.add(
                 f"{prefix}instructions",
                 RiskLevel.HIGH,
-                f"{_capital(item.where)} {what}: '{_show(found.group().strip(), 80)}'.",
+                f"{_capital(item.where)} {what}: '{_show(words.quote(found), 80)}'.",
             )
-    concealed = _CONCEALMENT.search(words)
+    concealed = _CONCEALMENT.search(words.text)
     if concealed:
         findings.add(
             f"{prefix}concealment",
             RiskLevel.HIGH,
-            f"{_capital(item.where)} tells the AI to keep something from you: "
-            f"'{_show(concealed.group().strip(), 80)}'.",
+            f"{_capital(item.where)} tells the AI to keep something from you: '{_show(words.quote(concealed), 80)}'.",
         )
     secret_file = _SECRET_FILES.search(normalised)
     if secret_file:
@@ -273,17 +317,18 @@ def _text_findings(item: _Text, findings: _Findings) -> None:
             f"{_capital(item.where)} names '{_show(secret_file.group(), 40)}', a file that holds keys or passwords; "
             "a tool's description has no reason to send the AI there.",
         )
-    elif tag or concealed or any(pattern.search(words) for _, pattern in _INSTRUCTIONS):
-        secret_word = _SECRET_WORDS.search(words)
+    elif tag or concealed or any(pattern.search(words.text) for _, pattern in _INSTRUCTIONS):
+        secret_word = _SECRET_WORDS.search(words.text)
         if secret_word:
             findings.add(
                 f"{prefix}secret_files",
                 RiskLevel.HIGH,
-                f"{_capital(item.where)} asks the AI for '{_show(secret_word.group().strip(), 40)}' among its "
+                f"{_capital(item.where)} asks the AI for '{_show(words.quote(secret_word), 40)}' among its "
                 "instructions.",
             )
 
 
+@functools.lru_cache(maxsize=4096)
 def _name_key(name: str) -> str:
     """Names that read the same to the AI: case, separators, full-width and look-alike letters ignored."""
     return re.sub(r"[\s_.\-]+", "", skeleton(_normalised(name)))
@@ -320,34 +365,53 @@ def _other_servers_tools(
     own_key = _name_key(own_name)
     prose = [(item, _normalised(item.text)) for item in texts if not item.where.startswith("the name of")]
     for item, normalised in prose:
-        general = _OTHER_TOOLS.search(_plain_words(normalised))
+        words = _plain_words(normalised)
+        general = _OTHER_TOOLS.search(words.text)
         if general:
             findings.add(
                 "definition.other_tools",
                 RiskLevel.HIGH,
                 f"{_capital(item.where)} tells the AI how other tools must be used: "
-                f"'{_show(general.group().strip(), 80)}'.",
+                f"'{_show(words.quote(general), 80)}'.",
             )
+    owners: dict[str, list[tuple[str, str]]] = {}  # a name as matched -> (server, tool) offering it
     for server, tools in sorted(other_servers.items()):
-        for tool in sorted(tools):
+        for tool in sorted(tools)[:MAX_OTHER_TOOLS]:
             folded = _normalised(tool)
-            if len(folded) < 3 or _name_key(tool) == own_key:
-                continue
-            escaped = re.escape(folded)
-            if _DISTINCTIVE.search(tool):
-                pattern = re.compile(rf"(?<![\w-]){escaped}(?![\w-])")
-            else:  # an ordinary word ("echo", "search") counts only when written as a tool's name
-                pattern = re.compile(rf"[`'\"]{escaped}[`'\"]|(?<![\w-]){escaped}(?: tool| function|\(\))")
-            for item, normalised in prose:
-                if pattern.search(normalised):
-                    findings.add(
-                        "definition.other_tools",
-                        RiskLevel.HIGH,
-                        f"{_capital(item.where)} names '{_show(tool, 60)}', a tool of the server "
-                        f"'{_show(server, 40)}': a tool has no reason to tell the AI how to use another server's "
-                        "tools.",
-                    )
-                    break
+            if len(folded) >= 3 and _name_key(tool) != own_key:
+                owners.setdefault(folded, []).append((server, tool))
+    if not owners:
+        return
+    pattern = _names_pattern(frozenset(owners), frozenset(tool for tool in owners if _DISTINCTIVE.search(tool)))
+    named: set[tuple[str, str]] = set()
+    for item, normalised in prose:
+        for found in pattern.finditer(normalised):
+            for server, tool in owners[next(group for group in found.groups() if group)]:
+                if (server, tool) in named:
+                    continue
+                named.add((server, tool))
+                findings.add(
+                    "definition.other_tools",
+                    RiskLevel.HIGH,
+                    f"{_capital(item.where)} names '{_show(tool, 60)}', a tool of the server "
+                    f"'{_show(server, 40)}': a tool has no reason to tell the AI how to use another server's tools.",
+                )
+
+
+@functools.lru_cache(maxsize=64)
+def _names_pattern(names: frozenset[str], distinctive: frozenset[str]) -> re.Pattern[str]:
+    """One pattern for every other server's tool name (compiled once per set of names). A distinctive name
+    (send_email, get-sum) counts anywhere; an ordinary word (echo, search) only when written as a tool's name."""
+
+    def alternation(words: Iterable[str]) -> str:
+        return "|".join(re.escape(word) for word in sorted(words, key=lambda word: (-len(word), word))) or "(?!)"
+
+    plain = alternation(names - distinctive)
+    return re.compile(
+        rf"(?<![\w-])({alternation(distinctive)})(?![\w-])"
+        rf"|[`'\"]({plain})[`'\"]"
+        rf"|(?<![\w-])({plain})(?: tool| function|\(\))"
+    )
 
 
 def _capital(text: str) -> str:
