@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,9 @@ import pytest
 from mcp import Client, StdioServerParameters
 from pytestqt.qtbot import QtBot
 
+from approver.core.approval import ApprovalRequest
 from approver.core.models import Decision, ToolCall, ToolInfo
+from approver.core.risk import RiskContext, assess
 from approver.service.decision_log import read_entries
 from approver.service.policy_store import PolicyStore
 from approver.service.tool_definitions import ToolDefinitions
@@ -23,7 +26,7 @@ from approver.service.tools_seen import ToolsSeen
 from approver.ui.settings import AppSettings
 from approver.ui.settings_window import SettingsWindow
 from tests.conftest import NODE, ROOT, SERVER_EVERYTHING, require_npm_tools
-from tests.ui.test_approval_dialog import unnamed_controls
+from tests.ui.test_approval_dialog import open_dialog, unnamed_controls
 from tests.ui.test_desktop_settings import Desktop
 
 pytestmark = pytest.mark.gui
@@ -168,3 +171,36 @@ def test_the_desktop_app_tells_once_and_a_reject_denies_calls_in_the_service(
         (entry["kind"], entry.get("answer") or entry.get("decision")) for entry in read_entries(desktop.home.log_file)
     ]
     assert kinds[-2:] == [("tool-verdict", "rejected"), ("decision", "deny")]  # the Reject is on record first
+
+
+def test_the_approval_dialog_shows_the_poisoned_definition_reasons(
+    qtbot: QtBot, real_definitions: dict[str, list[dict[str, Any]]]
+) -> None:
+    [add] = [tool for tool in real_definitions["poisoned"] if tool["name"] == "add"]
+    call = ToolCall(
+        server="poisoned",
+        tool="add",
+        arguments={"a": 1, "b": 2, "sidenote": ""},
+        request_id=1,
+        digest="sha256:1",
+        tool_info=ToolInfo(description=add["description"], definition=add),
+    )
+    request = ApprovalRequest(
+        id=1,
+        call=call,
+        risk=assess(call, RiskContext(home="/home/u", other_servers={"everything": ["echo", "get-sum"]})),
+        rule_said="no rule matches this call",
+        tool_status="new",
+        deadline_at=time.time() + 55,
+        deadline_action=Decision.DENY,
+    )
+    dialog = open_dialog(qtbot, request)
+    dialog.resize(900, 820)
+    shown = dialog.details.toPlainText()
+    assert "whose definition tells the AI things it should not" in request.risk.impact
+    assert "Why the risk is high:" in shown
+    assert "tells the AI to keep something from you: 'do not tell the user'" in shown
+    assert "names '~/.ssh'" in shown and "'<important>'" in shown
+    dialog.details.verticalScrollBar().setValue(dialog.details.verticalScrollBar().maximum())
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    dialog.grab().save(str(SCREENSHOTS / "approval-dialog-poisoned-description.png"))

@@ -425,5 +425,13 @@ def _definition_reasons(call: ToolCall, context: RiskContext, findings: _Finding
         return
     listed = info.definition or {"description": info.description, "annotations": info.annotations}
     others = {server: tools for server, tools in context.other_servers.items() if server != call.server}
-    for reason in assess_definition({**listed, "name": call.tool}, others):
+    reasons = assess_definition({**listed, "name": call.tool}, others)
+    for reason in reasons:
         findings.add(reason.code, reason.level, reason.text)
+    if any(reason.level.rank >= RiskLevel.HIGH.rank for reason in reasons):
+        findings.impact(
+            RiskLevel.HIGH,
+            8,  # after what the arguments themselves do (commands, writes, links, secrets)
+            f"Runs the tool '{_show(call.tool, 60)}' on '{_show(call.server, 40)}', whose definition tells the AI "
+            "things it should not (see the reasons): the AI may already have acted on them.",
+        )
