@@ -22,6 +22,7 @@ from approver.core.models import Actor, Decision, ToolCall, Verdict, request_dig
 from approver.core.risk import RiskReason, assess_definition
 
 VERDICT_ENTRY_KIND = "tool-verdict"
+MAX_TOOLS_PER_SERVER = 5000
 
 LogEvent = Callable[[str, dict[str, Any]], object]
 AcceptPin = Callable[[str, str, str, str], bool]  # (server, tool, digest, by) -> accepted
@@ -89,6 +90,8 @@ class ToolDefinitions:
             digest = definition_digest(definition)
             now = rfc3339_now()
             tool = known.get(name)
+            if tool is None and len(known) >= MAX_TOOLS_PER_SERVER:
+                continue  # memory stays bounded; each call to such a tool is still assessed on its own
             if tool is None:
                 known[name] = KnownTool(definition, digest, now, [f"{now}: first seen"])
                 self._changes += 1
