@@ -47,6 +47,7 @@ class _Text:
     text: str
     in_schema: bool  # a parameter's text, which a person reading the tool list rarely sees
     length: int = -1  # of the whole text, when `text` is only the part scanned
+    value: bool = False  # a default or allowed value: what the AI will pass, not prose about the tool
 
 
 # --- normalising -------------------------------------------------------------------------------------------
@@ -167,6 +168,14 @@ _SECRET_FILES = re.compile(
     r"\.kube/config\b|/etc/(?:passwd|shadow|sudoers)\b|\bmcp\.json\b|claude_desktop_config|\.gnupg\b|"
     r"\bwallet\.dat\b|\.(?:bash|zsh)_history\b|\bcredentials\.json\b|\.config/gcloud\b|\bkeychain\b"
 )
+_PATH_TAIL = re.compile(
+    r"[^\s\"'`(<>]*$"
+)  # the path a secret file's name is the end of (~/.cursor/ in ~/.cursor/mcp.json)
+# An imperative just before a secret file's path: the text sends the AI there.
+_SENT_TO = re.compile(
+    r" (?:read|open|cat|send|upload|include|pass|attach|copy|paste|look at|fetch|access|print|show|output|grab|"
+    r"extract|check)(?: (?:the|your|its|file|contents?|of|in|at))* $"
+)
 _SECRET_WORDS = re.compile(
     r" (?:credentials?|passwords?|private keys?|api keys?|secret keys?|access tokens?|ssh keys?|seed phrases?|"
     r"recovery phrases?|session cookies?|auth tokens?) "
@@ -201,7 +210,8 @@ def _texts(definition: Mapping[str, Any]) -> Iterator[_Text]:
         value, path = stack.pop()
         if isinstance(value, str):
             count += 1
-            yield _Text(_schema_place(path), value, in_schema=True)
+            last = next((segment for segment in reversed(path) if isinstance(segment, str)), "")
+            yield _Text(_schema_place(path), value, in_schema=True, value=last in ("default", "const", "enum"))
         elif isinstance(value, dict):
             for key, child in reversed(list(value.items())):
                 name = str(key)
@@ -242,7 +252,7 @@ def assess_definition(definition: Mapping[str, Any], other_servers: Mapping[str,
         total += len(listed.text)
         scanned = listed.text[: max(0, min(MAX_SCANNED_CHARS, budget))]
         budget -= len(scanned)
-        texts.append(_Text(listed.where, scanned, listed.in_schema, len(listed.text)))
+        texts.append(_Text(listed.where, scanned, listed.in_schema, len(listed.text), listed.value))
     for item in texts:
         _text_findings(item, findings)
     if total > 4 * MAX_DESCRIPTION_CHARS + 8 * MAX_SCHEMA_TEXT_CHARS:
@@ -311,15 +321,22 @@ def _text_findings(item: _Text, findings: _Findings) -> None:
             RiskLevel.HIGH,
             f"{_capital(item.where)} tells the AI to keep something from you: '{_show(words.quote(concealed), 80)}'.",
         )
+    instructed = bool(tag or concealed or any(pattern.search(words.text) for _, pattern in _INSTRUCTIONS))
     secret_file = _SECRET_FILES.search(normalised)
     if secret_file:
+        # "Loads your .env file" is what a dotenv tool says; "read ~/.ssh/id_rsa", or the path as a parameter's
+        # default, is a tool sending the AI after your keys.
+        tail = _PATH_TAIL.search(normalised, max(0, secret_file.start() - 200), secret_file.start())
+        path_start = tail.start() if tail else secret_file.start()
+        before = _plain_words(normalised[max(0, path_start - 60) : path_start]).text
+        sent = instructed or item.value or bool(_SENT_TO.search(before))
         findings.add(
             f"{prefix}secret_files",
-            RiskLevel.HIGH,
-            f"{_capital(item.where)} names '{_show(secret_file.group(), 40)}', a file that holds keys or passwords; "
-            "a tool's description has no reason to send the AI there.",
+            RiskLevel.HIGH if sent else RiskLevel.MEDIUM,
+            f"{_capital(item.where)} names '{_show(secret_file.group(), 40)}', a file that holds keys or passwords"
+            + ("; a tool's description has no reason to send the AI there." if sent else "."),
         )
-    elif tag or concealed or any(pattern.search(words.text) for _, pattern in _INSTRUCTIONS):
+    elif instructed:
         secret_word = _SECRET_WORDS.search(words.text)
         if secret_word:
             findings.add(
