@@ -13,13 +13,14 @@ from approver.core.approval import ApprovalRequest, HumanAnswer, Scope
 from approver.core.log_format import DecisionFacts
 from approver.core.models import Actor, Decision, ToolCall, Verdict
 from approver.core.policy import DefinitionFacts, Effect, Outcome, rule_key
-from approver.core.risk import assess
+from approver.core.risk import RiskContext, assess
 from approver.core.tool_pins import DefinitionChange
 from approver.ipc.protocol import ToolsListedMessage
 from approver.service.decision_log import DecisionLogWriter
 from approver.service.policy_store import PolicyStore
 from approver.service.rates import RecentCounts
 from approver.service.risk_facts import gather_context
+from approver.service.tool_definitions import ToolDefinitions
 from approver.service.tools_seen import ToolsSeen
 
 HEADLESS_DEADLINE_MS = 5_000
@@ -59,11 +60,14 @@ class DecisionService:
         log: DecisionLogWriter,
         approver: Approver | None = None,
         tools_seen: ToolsSeen | None = None,
+        definitions: ToolDefinitions | None = None,
     ) -> None:
         self.policies = policies
         self.log = log
         self.approver = approver
         self.tools_seen = tools_seen
+        # Tool definitions per server and their findings; a person's Reject or Accept goes into the log first.
+        self.definitions = definitions or ToolDefinitions(log_event=log.append_event)
         self.rates: RecentCounts[tuple[str, str]] = RecentCounts()  # calls per (server, tool), for risk
         self.grants: list[Grant] = []
         self.lockdown = False  # set by the desktop app: deny every call without asking, whatever the rules say
@@ -78,7 +82,8 @@ class DecisionService:
         else None. Synchronous on purpose: most calls end here, and the proxy gets its answer in one message."""
         self.rates.record((call.server, call.tool))
         try:
-            verdict = self._verdict_without_asking(call)
+            self.definitions.saw_call(call)
+            verdict = self.definitions.verdict(call) or self._verdict_without_asking(call)
         except Exception as exc:  # fail closed, and still record why
             verdict = self._failure(call, f"the decision service failed: {exc}")
         return None if verdict is None else self._recorded(call, verdict)
@@ -88,6 +93,10 @@ class DecisionService:
         the tools whose definition is not accepted. If that cannot be worked out, every listed tool is returned,
         so a quarantined proxy hides them all (it fails closed)."""
         names = [str(tool.get("name")) for tool in listing.tools]
+        try:  # findings (poisoning, shadowing) at list time: the tray tells the person when a server first offers one
+            self.definitions.listed(listing.server, listing.tools)
+        except Exception as exc:
+            print(f"approver: could not assess the tools '{listing.server}' listed: {exc}", file=sys.stderr)
         if self.tools_seen is None:
             return names if listing.quarantine else []
         try:
@@ -180,7 +189,7 @@ class DecisionService:
         return ApprovalRequest(
             id=next(self._request_ids),
             call=call,
-            risk=assess(call, gather_context(call, self.rates)),
+            risk=assess(call, self._risk_context(call)),
             rule_said=outcome.explain()
             + (
                 ", but not for a tool redefined since it was accepted: allowing accepts the new definition"
@@ -192,6 +201,10 @@ class DecisionService:
             deadline_at=time.time() + approver.deadline_ms / 1000,
             deadline_action=approver.deadline_action,
         )
+
+    def _risk_context(self, call: ToolCall) -> RiskContext:
+        context = gather_context(call, self.rates)
+        return context.model_copy(update={"other_servers": self.definitions.other_servers(call.server)})
 
     def _accept(self, call: ToolCall, answer: HumanAnswer) -> Verdict:
         allowed = answer.decision is Decision.ALLOW

@@ -13,10 +13,11 @@ from typing import Literal
 from approver.platform.instance import InstanceLock
 from approver.platform.keystore import open_secret_store
 from approver.platform.paths import Home, ensure_private_dir, managed_policy_path
-from approver.service.decision_log import DecisionLogWriter, take_spool
+from approver.service.decision_log import DecisionLogWriter, read_entries, take_spool
 from approver.service.decisions import Approver, DecisionService
 from approver.service.policy_store import Integrity, PolicyStore, load_policy_file, seal_in_log
 from approver.service.server import DecisionServer
+from approver.service.tool_definitions import ToolDefinitions
 from approver.service.tools_seen import ToolsSeen, pin_history
 
 
@@ -59,9 +60,13 @@ async def running_service(
                     f"approver: took {taken} decision(s) proxies made while the service was away into the log",
                     file=sys.stderr,
                 )
-            # Pins are rebuilt from the signed log, where every first sight, change and acceptance is recorded.
+            # Pins are rebuilt from the signed log, where every first sight, change and acceptance is recorded;
+            # so are the person's Rejects of a definition.
             pins = ToolsSeen(home.data_dir / "tools-seen.json", log.append_event, pin_history(home.log_file))
-            service = DecisionService(policies, log, approver, pins)
+            definitions = ToolDefinitions(
+                log_event=log.append_event, history=read_entries(home.log_file), accept_pin=pins.accept_definition
+            )
+            service = DecisionService(policies, log, approver, pins, definitions)
             server = DecisionServer(home, service, mode)
             await server.start()
             try:

@@ -16,6 +16,7 @@ from approver.core.approval import ApprovalRequest
 from approver.platform.keystore import KeyStoreError
 from approver.platform.paths import Home
 from approver.service.server import DecisionServer
+from approver.service.tool_definitions import FlaggedTool
 from approver.ui import autostart
 from approver.ui.approval_queue import ApprovalQueue
 from approver.ui.desktop_approver import DesktopApprover
@@ -105,6 +106,7 @@ class DesktopApp:
         self.queue.changed.connect(self.refresh_tray)
         self.queue.waiting_unseen.connect(self._notify_waiting)
         server.on_alarm = self._alarm
+        self.service.definitions.on_flagged = self._notify_flagged_tool
         self._problem_timer = QTimer()
         self._problem_timer.timeout.connect(self.refresh_tray)
         self._problem_timer.start(PROBLEM_CHECK_MS)
@@ -297,6 +299,15 @@ class DesktopApp:
                 f"{make_visible(call.server).text}. The question before it is minimised.",
             )
 
+    def _notify_flagged_tool(self, flagged: FlaggedTool) -> None:
+        """A server offers a tool whose definition has findings, first time with that definition: said whatever
+        the notification setting, since the AI reads that definition before the person sees any call."""
+        self.tray.notify(
+            f"MCP Approver: a suspicious tool on {make_visible(flagged.server).text}",
+            f"'{make_visible(flagged.tool).text}': {make_visible(flagged.reasons[0].text).text} "
+            "See Settings → Servers and tools.",
+        )
+
     # -- windows ---------------------------------------------------------------------------------------------
 
     def bring_forward(self) -> None:
@@ -313,7 +324,11 @@ class DesktopApp:
         window = self.settings_window
         if window is None:
             window = SettingsWindow(
-                self.service.policies, self.service.tools_seen, self.settings, presence=self.presence
+                self.service.policies,
+                self.service.tools_seen,
+                self.settings,
+                presence=self.presence,
+                definitions=self.service.definitions,
             )
             window.general.show_settings(self.settings, self.settings_asked)
             window.general.show_lockdown(self.lockdown)

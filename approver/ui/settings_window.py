@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QFileSystemWatcher, Signal
-from PySide6.QtGui import QHideEvent, QKeySequence, QShortcut, QShowEvent
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from PySide6.QtCore import QFileSystemWatcher, Qt, QTimer, Signal
+from PySide6.QtGui import QBrush, QColor, QHideEvent, QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QFormLayout,
     QHBoxLayout,
+    QPlainTextEdit,
     QPushButton,
     QSpinBox,
     QTabWidget,
@@ -19,11 +24,13 @@ from PySide6.QtWidgets import (
 )
 
 from approver.core.models import Decision
+from approver.core.risk import RiskLevel, RiskReason, max_level
 from approver.service.policy_store import PolicyStore
-from approver.service.tools_seen import SeenTool, ToolsSeen
+from approver.service.tool_definitions import ToolDefinitions
+from approver.service.tools_seen import ToolsSeen
 from approver.ui import autostart
 from approver.ui.labels import plain_label
-from approver.ui.presence import PresenceGate
+from approver.ui.presence import PresenceGate, Proof
 from approver.ui.presentation import make_visible
 from approver.ui.rules_editor import RulesEditor
 from approver.ui.settings import (
@@ -172,36 +179,147 @@ class GeneralPage(QWidget):
         self.changed.emit(settings)
 
 
-class ToolsSeenPage(QWidget):
-    """What the service has seen, as it is now: read when the page comes on screen, and followed while it is
-    there (the service saves the tools it sees by replacing a file, so that file's directory changes each time)."""
+FINDING_LABELS = {
+    "definition.instructions": "instructions to the AI",
+    "definition.parameter_instructions": "instructions in a parameter",
+    "definition.concealment": "keeps things from you",
+    "definition.parameter_concealment": "keeps things from you",
+    "definition.secret_files": "sends the AI to secret files",
+    "definition.parameter_secret_files": "secret files in a parameter",
+    "definition.hidden_text": "hidden text",
+    "tool.description_hidden_text": "hidden text",
+    "definition.long": "very long",
+    "definition.shadowing": "another server has this name",
+    "definition.other_tools": "steers other servers' tools",
+}
+REFRESH_MS = 2000  # the definitions arrive with calls, in memory: looked at again while the page is on screen
 
-    def __init__(self, tools_seen: ToolsSeen | None, parent: QWidget | None = None) -> None:
+
+def findings_summary(reasons: list[RiskReason]) -> str:
+    """One cell: the highest level and what was found, in a few words."""
+    if not reasons:
+        return "none"
+    labels = list(dict.fromkeys(FINDING_LABELS.get(reason.code, reason.code) for reason in reasons))
+    return f"{max_level(reason.level for reason in reasons).value}: {', '.join(labels)}"
+
+
+@dataclass(frozen=True)
+class ToolRow:
+    """What the page shows for one tool of one server."""
+
+    server: str
+    tool: str
+    findings: tuple[RiskReason, ...]
+    pin: str
+    digest: str | None  # of the definition the Accept and Reject buttons answer; None: nothing to answer
+    first_seen: str
+    last_seen: str
+    description: str
+    history: tuple[str, ...]
+
+
+def tool_rows(tools_seen: ToolsSeen | None, definitions: ToolDefinitions | None) -> list[ToolRow]:
+    seen = tools_seen.tools if tools_seen is not None else {}
+    known = definitions.servers if definitions is not None else {}
+    rows: list[ToolRow] = []
+    for server in sorted(set(seen) | set(known)):
+        for tool in sorted(set(seen.get(server, {})) | set(known.get(server, {}))):
+            pinned = seen.get(server, {}).get(tool)
+            listed = known.get(server, {}).get(tool)
+            digest = listed.digest if listed is not None else None
+            rejected = definitions is not None and (server, tool, digest) in definitions.rejected
+            pin_digest = digest or (pinned.digest if pinned is not None else None) or "no definition listed"
+            state = "changed since first seen" if pinned is not None and pinned.changed else "as first seen"
+            history = list(listed.history) if listed is not None else []
+            if pinned is not None and pinned.changed:
+                history.append(f"{pinned.last_seen}: its definition differs from the one first seen")
+            description = listed.definition.get("description") if listed is not None else None
+            rows.append(
+                ToolRow(
+                    server=server,
+                    tool=tool,
+                    findings=tuple(definitions.findings(server, tool)) if definitions is not None else (),
+                    pin=f"{pin_digest[:19]}… · {'rejected by you' if rejected else state}",
+                    digest=digest,
+                    first_seen=pinned.first_seen if pinned is not None else (listed.first_seen if listed else ""),
+                    last_seen=pinned.last_seen if pinned is not None else "",
+                    description=(description if isinstance(description, str) else None)
+                    or (pinned.description if pinned is not None else None)
+                    or "",
+                    history=tuple(history),
+                )
+            )
+    return rows
+
+
+class ToolsSeenPage(QWidget):
+    """Every server and tool the service has seen, what was found in each tool's definition, its pin and history,
+    and the person's Accept or Reject of the definition shown. Read when the page comes on screen and followed while
+    it is there (the service saves the tools it sees by replacing a file in its directory; definitions arrive with
+    calls, so they are also looked at again every few seconds)."""
+
+    def __init__(
+        self,
+        tools_seen: ToolsSeen | None,
+        parent: QWidget | None = None,
+        *,
+        definitions: ToolDefinitions | None = None,
+        presence: PresenceGate | None = None,
+    ) -> None:
         super().__init__(parent)
         self.tools_seen = tools_seen
+        self.definitions = definitions
+        self.presence = presence
         self.tree = QTreeWidget()
-        self.tree.setHeaderLabels(["Server / tool", "Definition", "First seen", "Last seen", "Description"])
+        self.tree.setHeaderLabels(["Server / tool", "Findings", "Pin", "First seen", "Last seen", "Description"])
         self.tree.setAccessibleName("Servers and tools seen")
         self.tree.setAlternatingRowColors(True)
+        self.tree.currentItemChanged.connect(self._show_details)
         intro = plain_label(
-            "The servers and tools MCP Approver was asked about. A tool marked changed was redefined by its "
-            "server after it was first seen."
+            "The servers and tools MCP Approver has seen. Findings are what a tool's definition tells the AI that "
+            "it should not: instructions, hidden text, secret files, or another server's tool names. Reject a "
+            "definition to deny every call to that tool until you accept it."
         )
+        self.details = QPlainTextEdit()
+        self.details.setReadOnly(True)
+        self.details.setAccessibleName("Findings, pin and history of the selected tool")
+        self.details.setMaximumHeight(170)
+        self.accept_button = QPushButton("Accept definition")
+        self.accept_button.setAccessibleName("Accept the selected tool's definition")
+        self.reject_button = QPushButton("Reject definition")
+        self.reject_button.setAccessibleName("Reject the selected tool's definition")
+        self.accept_button.clicked.connect(self.accept_selected)
+        self.reject_button.clicked.connect(self.reject_selected)
+        self.message = plain_label()
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.message, 1)
+        buttons.addWidget(self.reject_button)
+        buttons.addWidget(self.accept_button)
         layout = QVBoxLayout(self)
         layout.addWidget(intro)
         layout.addWidget(self.tree, 1)
-        self._shown: dict[str, dict[str, SeenTool]] | None = None
+        layout.addWidget(self.details)
+        layout.addLayout(buttons)
+        self._shown: list[ToolRow] | None = None
+        self._rows: dict[tuple[str, str], ToolRow] = {}
+        self._items: dict[tuple[str, str], QTreeWidgetItem] = {}
+        self._cancel_proof: Callable[[], None] | None = None
         self._watcher = QFileSystemWatcher(self)
         self._watcher.directoryChanged.connect(self._seen_changed)
+        self._timer = QTimer(self)
+        self._timer.timeout.connect(self.refresh)
+        self._show_details(None)
 
     def showEvent(self, event: QShowEvent) -> None:  # the window opened on this page, or the tab was chosen
         super().showEvent(event)
         if self.tools_seen is not None and self.tools_seen.path.parent.is_dir():
             self._watcher.addPath(str(self.tools_seen.path.parent))
+        self._timer.start(REFRESH_MS)
         self.refresh()
 
     def hideEvent(self, event: QHideEvent) -> None:
         super().hideEvent(event)
+        self._timer.stop()
         watched = self._watcher.directories()
         if watched:
             self._watcher.removePaths(watched)
@@ -211,29 +329,117 @@ class ToolsSeenPage(QWidget):
             self.refresh()
 
     def refresh(self) -> None:
-        tools = self.tools_seen.tools if self.tools_seen is not None else {}
-        now = {server: dict(seen) for server, seen in tools.items()}
-        if now == self._shown:
-            return  # the directory changed for another file: keep the tree as the person left it
-        self._shown = now
+        rows = tool_rows(self.tools_seen, self.definitions)
+        if rows == self._shown:
+            return  # nothing new: keep the tree as the person left it
+        self._shown = rows
+        selected = self.selected()
+        self._rows = {(row.server, row.tool): row for row in rows}
         self.tree.clear()
-        for server, seen in sorted(now.items()):
-            server_item = QTreeWidgetItem([make_visible(server).text, f"{len(seen)} tools", "", "", ""])
-            for name, tool in sorted(seen.items()):
-                QTreeWidgetItem(
-                    server_item,
-                    [
-                        make_visible(name).text,
-                        "changed" if tool.changed else "unchanged",
-                        tool.first_seen,
-                        tool.last_seen,
-                        make_visible(tool.description or "").text,
-                    ],
-                )
-            self.tree.addTopLevelItem(server_item)
-            server_item.setExpanded(True)
-        for column in range(4):
+        self._items = {}
+        servers: dict[str, QTreeWidgetItem] = {}
+        for row in rows:
+            server_item = servers.get(row.server)
+            if server_item is None:
+                count = sum(1 for other in rows if other.server == row.server)
+                server_item = QTreeWidgetItem([make_visible(row.server).text, f"{count} tools", "", "", "", ""])
+                servers[row.server] = server_item
+                self.tree.addTopLevelItem(server_item)
+                server_item.setExpanded(True)
+            item = QTreeWidgetItem(
+                server_item,
+                [
+                    make_visible(row.tool).text,
+                    findings_summary(list(row.findings)),
+                    row.pin,
+                    row.first_seen,
+                    row.last_seen,
+                    make_visible(" ".join(row.description[:300].split())).text,  # one line per tool
+                ],
+            )
+            item.setData(0, Qt.ItemDataRole.UserRole, (row.server, row.tool))
+            self._items[(row.server, row.tool)] = item
+            if row.findings:
+                item.setToolTip(1, "\n".join(make_visible(reason.text).text for reason in row.findings))
+                level = max_level(reason.level for reason in row.findings)
+                if level.rank >= RiskLevel.HIGH.rank:
+                    item.setForeground(1, QBrush(QColor("#b00020")))
+                    item.setForeground(0, QBrush(QColor("#b00020")))
+            if (row.server, row.tool) == selected:
+                self.tree.setCurrentItem(item)
+        for column in range(5):
             self.tree.resizeColumnToContents(column)
+        self._show_details(self.tree.currentItem())
+
+    def selected(self) -> tuple[str, str] | None:
+        item = self.tree.currentItem()
+        key = item.data(0, Qt.ItemDataRole.UserRole) if item is not None else None
+        return (str(key[0]), str(key[1])) if isinstance(key, tuple | list) and len(key) == 2 else None
+
+    def select(self, server: str, tool: str) -> bool:
+        item = self._items.get((server, tool))
+        if item is not None:
+            self.tree.setCurrentItem(item)
+        return item is not None
+
+    def _show_details(self, _item: QTreeWidgetItem | None, _previous: QTreeWidgetItem | None = None) -> None:
+        key = self.selected()
+        row = self._rows.get(key) if key is not None else None
+        answerable = row is not None and row.digest is not None and self.definitions is not None
+        self.accept_button.setEnabled(answerable)
+        self.reject_button.setEnabled(answerable)
+        if row is None:
+            self.details.setPlainText("Choose a tool to see what was found in its definition, its pin and history.")
+            return
+        lines = [f"{make_visible(row.tool).text} on {make_visible(row.server).text}", "", "Findings:"]
+        lines += [f"  • [{r.level.value}] {make_visible(r.text).text}" for r in row.findings] or ["  none"]
+        lines += ["", f"Pin: {row.digest or 'no definition listed'} ({row.pin.split(' · ', 1)[-1]})", "", "History:"]
+        lines += [f"  • {entry}" for entry in row.history] or ["  nothing recorded yet"]
+        self.details.setPlainText("\n".join(lines))
+
+    # -- a person's answer ----------------------------------------------------------------------------------
+
+    def reject_selected(self) -> None:
+        """Rejecting only narrows what gets through: no proof of presence is needed."""
+        self._answer("reject")
+
+    def accept_selected(self) -> None:
+        """Accepting lets calls through again: the same proof of presence as any widening, when set."""
+        if self.presence is None or not self.presence.required(widening=True):
+            self._answer("accept")
+            return
+        if self._cancel_proof is None:
+
+            def proved(proof: Proof | None) -> None:
+                self._cancel_proof = None
+                if proof is None:
+                    self.message.setText("⚠ Not accepted: the proof that it is you was not given.")
+                else:
+                    self._answer("accept")
+
+            self.message.setText("Waiting for the proof that it is you…")
+            self._cancel_proof = self.presence.prove(self, "You are accepting a tool's definition.", proved)
+
+    def _answer(self, answer: Literal["accept", "reject"]) -> None:
+        key = self.selected()
+        row = self._rows.get(key) if key is not None else None
+        if row is None or row.digest is None or self.definitions is None:
+            return
+        act = self.definitions.accept if answer == "accept" else self.definitions.reject
+        name = f"'{make_visible(row.tool).text}' on '{make_visible(row.server).text}'"
+        try:
+            done = act(row.server, row.tool, row.digest)
+        except Exception as exc:  # the log could not record it, so it did not take effect
+            self.message.setText(f"⚠ Not {answer}ed: it could not be recorded in the log ({exc}).")
+            return
+        if not done:
+            self.message.setText(f"⚠ Not {answer}ed: the server changed {name} meanwhile; look again.")
+        elif answer == "accept":
+            self.message.setText(f"Accepted the definition of {name}.")
+        else:
+            self.message.setText(f"Rejected the definition of {name}: calls to it are denied.")
+        self._shown = None
+        self.refresh()
 
 
 class SettingsWindow(QWidget):
@@ -245,12 +451,13 @@ class SettingsWindow(QWidget):
         parent: QWidget | None = None,
         *,
         presence: PresenceGate | None = None,
+        definitions: ToolDefinitions | None = None,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle(WINDOW_TITLE)
         self.rules = RulesEditor(policies, presence=presence)
         self.general = GeneralPage(settings)
-        self.tools = ToolsSeenPage(tools_seen)
+        self.tools = ToolsSeenPage(tools_seen, definitions=definitions, presence=presence)
         self.tabs = QTabWidget()
         self.tabs.setAccessibleName("Settings pages")
         self.tabs.addTab(self.rules, "Rules")

@@ -71,7 +71,8 @@ def test_the_window_shows_rules_settings_and_tools_seen(qtbot: QtBot, tmp_path: 
     assert server is not None and server.text(0) == "fs"
     tool = server.child(0)
     assert tool is not None
-    assert [tool.text(column) for column in (0, 1, 4)] == ["write_file", "changed", "Write and upload"]
+    assert [tool.text(column) for column in (0, 1, 5)] == ["write_file", "none", "Write and upload"]
+    assert tool.text(2).endswith("changed since first seen")
     for page in (window.rules, window.general, window.tools):
         window.tabs.setCurrentWidget(page)
         assert unnamed_controls(window) == []
