@@ -4,7 +4,8 @@ One JSON line per entry: `{"e":ENTRY,"s":SIGNATURE}`.
 
 - ENTRY is canonical JSON (RFC 8785, via `rfc8785`), with `v`, `seq` (0 for the genesis entry), `prev` (hex RFC
   6962 leaf hash of the previous entry; 64 zeros for genesis), `ts` (RFC 3339, UTC, milliseconds) and `kind`
-  (genesis | decision | rule-change | key-rotation). Nothing in an entry is a float, so canonicalisation is exact.
+  (genesis | decision | outcome | rule-change | key-rotation; an outcome follows the allow it names by `digest`
+  and `decision_seq`). Nothing in an entry is a float, so canonicalisation is exact.
 - The entry's leaf hash is SHA-256(0x00 || the ENTRY bytes exactly as stored); the log keeps the RFC 6962 tree
   of all leaf hashes.
 - SIGNATURE is the base64 part of a C2SP signed-note signature line (key id || Ed25519 signature) over the C2SP
@@ -27,7 +28,8 @@ from typing import Any
 import rfc8785
 from pydantic import BaseModel, ConfigDict
 
-from approver.core.models import Actor, Decision, ToolCall, Verdict
+from approver.core.models import TOOLS_CALL, Actor, Decision, ToolCall, Verdict
+from approver.core.results import ResultReport
 from approver.core.tlog import (
     KeyFormatError,
     MerkleAccumulator,
@@ -67,6 +69,7 @@ class DecisionFacts(BaseModel):
     decided_at: str | None = None  # set on proxy decisions: when it was made, before the service took it in
     arguments: dict[str, Any] | None = None  # the call's arguments; redacted by the writer before anything else
     shown_digest: str | None = None  # a person decided: the digest of the text they saw
+    method: str | None = None  # the request's method when it is not tools/call (resources/read, …)
 
     @classmethod
     def of(cls, call: ToolCall, verdict: Verdict, *, by_proxy: bool = False) -> DecisionFacts:
@@ -84,7 +87,25 @@ class DecisionFacts(BaseModel):
             source="proxy" if by_proxy else "service",
             decided_at=rfc3339_now() if by_proxy else None,
             arguments=None if by_proxy else call.arguments,  # a proxy cannot redact: it holds no key
+            method=None if call.method == TOOLS_CALL else call.method,
         )
+
+
+def outcome_body(call: ToolCall, report: ResultReport, decision_seq: int | None) -> dict[str, Any]:
+    """An outcome entry's fields: which call (by its request digest, and the seq of the allow that let it through),
+    and what came back — size, digest, isError and findings, never the content."""
+    body: dict[str, Any] = {
+        "server": call.server,
+        "tool": call.tool,
+        "request_id": str(call.request_id),
+        "digest": call.digest,
+        **report.model_dump(mode="json", exclude_none=True),
+    }
+    if call.method != TOOLS_CALL:
+        body["method"] = call.method
+    if decision_seq is not None:
+        body["decision_seq"] = decision_seq
+    return body
 
 
 def rfc3339_now() -> str:

@@ -52,10 +52,15 @@ class ToolInfo(BaseModel):
     description: str | None = None
     annotations: dict[str, Any] | None = None
     digest: str | None = Field(default=None, description="Of the whole tool definition, to notice when it changes.")
+    input_schema: Any = Field(default=None, description="The tool's inputSchema as listed (a JSON Schema object).")
+
+
+TOOLS_CALL = "tools/call"
 
 
 class ToolCall(BaseModel):
-    """A `tools/call` the proxy holds until a verdict arrives."""
+    """A request the proxy holds until a verdict arrives: a `tools/call`, or another gated method (`method`),
+    for which `tool` names what it reads (a resource's URI, a prompt's name) and `arguments` are its params."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -74,6 +79,7 @@ class ToolCall(BaseModel):
     )
     tool_info: ToolInfo | None = Field(default=None, description="None when tools/list never described it.")
     roots: list[str] = Field(default_factory=list, description="The client's workspace roots (file: URIs), if shared.")
+    method: str = Field(default=TOOLS_CALL, description="The JSON-RPC method held: tools/call, resources/read, …")
 
 
 class Verdict(BaseModel):

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Literal, TypeVar
 
 from approver.core.models import Actor, Decision, ToolCall, Verdict
+from approver.core.results import ResultReport
 from approver.core.wording import service_unreachable_reason
 from approver.ipc import protocol
 from approver.ipc.protocol import (
@@ -17,6 +18,7 @@ from approver.ipc.protocol import (
     Hello,
     Holding,
     NotCarriedOut,
+    OutcomeMessage,
     ProtocolError,
     Refused,
     StatusReply,
@@ -147,6 +149,7 @@ class DecisionClient:
         self._settled = asyncio.Event()
         self._settled.set()
         self._tasks = TaskSet()
+        self.redact_results = False  # what the service last said about redacting secrets in results
 
     async def decide(self, ref: int, call: ToolCall, on_holding: Callable[[Holding], object] | None = None) -> Outcome:
         """The verdict on a call. `on_holding` runs when the service says a person is deciding."""
@@ -220,6 +223,15 @@ class DecisionClient:
         if question is not None:  # asked and not yet answered
             self._abandon(ref, question, Actor.NONE, reason)
 
+    def report_outcome(self, ref: int, report: ResultReport) -> bool:
+        """Tell the service what came back for an allowed call; False when there is no connection to tell. Only
+        the connection the allow came on can report it (a reconnect loses it: the decision entry still stands)."""
+        writer = self._writer
+        if writer is None or writer.is_closing():
+            return False
+        writer.write(protocol.encode(OutcomeMessage(ref=ref, report=report)))
+        return True
+
     def _give_up(self, ref: int, actor: Literal[Actor.TIMEOUT, Actor.NONE], detail: str, reason: str) -> Outcome:
         question = self._questions.pop(ref)
         self._abandon(ref, question, actor, f"the proxy denied it: {detail}")
@@ -289,7 +301,7 @@ class DecisionClient:
                 return
             reader, writer = await connect_to_service(self.home, self.timeouts.connect)
             try:
-                await _handshake(
+                welcome = await _handshake(
                     reader,
                     writer,
                     Hello(role="proxy", pid=os.getpid(), server=self.server),
@@ -299,6 +311,7 @@ class DecisionClient:
                 writer.close()
                 raise
             self._writer = writer
+            self.redact_results = welcome.redact_results
             self._connection_lost = asyncio.Event()
             self._tasks.spawn(self._read_replies(reader, writer), name="ipc-replies")
 

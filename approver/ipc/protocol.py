@@ -10,6 +10,8 @@
     withdraw {ref, reason}            ->                                    (the call no longer needs a decision)
     not-carried-out {ref, actor, reason} ->                                 (an allow came after the proxy had
                                                                              denied or withdrawn the call)
+    outcome {ref, report}             ->                                    (what the server answered to a call
+                                                                             allowed on this connection)
     status {}                         ->
                                       <-    status {pid, home, mode, proxies, policy}
     activate {}                       ->                                    (a second launch of the desktop app)
@@ -28,6 +30,7 @@ from typing import Annotated, Literal, TypeAlias
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from approver.core.models import Actor, ToolCall, Verdict
+from approver.core.results import ResultReport
 
 PROTOCOL_VERSION = 1
 MAX_MESSAGE_BYTES = 512 * 1024 * 1024  # a decide carries the call's arguments, which may be large
@@ -50,6 +53,7 @@ class Welcome(_Message):
     v: int = PROTOCOL_VERSION
     service: str
     mode: Literal["headless", "desktop"]
+    redact_results: bool = False  # replace secrets in results before the client gets them (a setting)
 
 
 class Refused(_Message):
@@ -91,6 +95,14 @@ class NotCarriedOut(_Message):
     reason: str
 
 
+class OutcomeMessage(_Message):
+    """What came back for a call allowed on this connection (facts about the response, never its content)."""
+
+    type: Literal["outcome"] = "outcome"
+    ref: int
+    report: ResultReport
+
+
 class StatusRequest(_Message):
     type: Literal["status"] = "status"
 
@@ -124,6 +136,7 @@ IpcMessage: TypeAlias = Annotated[
     | VerdictMessage
     | WithdrawMessage
     | NotCarriedOut
+    | OutcomeMessage
     | StatusRequest
     | StatusReply
     | Activate

@@ -8,6 +8,9 @@ Rules it keeps:
 - Every message that is not gated reaches the other side as the exact bytes that came in.
 - A `tools/call` request is held; only an allow verdict whose digest matches the held bytes releases those very
   bytes. Anything else (deny, mismatch, error) answers the client with an isError result and forwards nothing.
+  So are `resources/read`, `prompts/get` and `completion/complete` (a denial is a JSON-RPC error for those).
+- The response to each forwarded request is passed on untouched and then reported (`Observed`) for the log;
+  only with `redact_results` on is a response whose result holds secrets re-serialised, redacted, before it goes.
 - A request the server can no longer answer (it exited) is answered with an error instead of hanging.
 """
 
@@ -30,6 +33,7 @@ from approver.core.jsonrpc import (
     Response,
 )
 from approver.core.models import (
+    TOOLS_CALL,
     Actor,
     ClientInfo,
     Decision,
@@ -39,10 +43,11 @@ from approver.core.models import (
     Verdict,
     request_digest,
 )
+from approver.core.policy import GATED_METHODS
+from approver.core.results import redact_response
 from approver.core.wording import denial_text
 from approver.proxy.framing import DEFAULT_MAX_LINE, LineFramer, Oversized
 
-GATED_METHODS = frozenset({"tools/call"})
 STATELESS_VERSION_KEY = "io.modelcontextprotocol/protocolVersion"
 STATELESS_CLIENT_KEY = "io.modelcontextprotocol/clientInfo"
 INVALID_PARAMS = -32602
@@ -84,7 +89,19 @@ class CloseServerInput:
     """The client is gone: close the server's stdin so it can end (the driver escalates if it does not)."""
 
 
-Command: TypeAlias = ToServer | ToClient | AskDecision | Withdraw | Report | CloseServerInput
+@dataclass(frozen=True, slots=True)
+class Observed:
+    """The server answered a request that was held and then forwarded: what came back, for the log's outcome entry.
+    Carried out after the response was sent on (it never delays the client)."""
+
+    hold: int
+    call: ToolCall
+    raw: bytes  # the server's line, exactly as it wrote it
+    response: dict[str, Any]
+    redacted: bool  # the client got a redacted copy (the redact-results setting)
+
+
+Command: TypeAlias = ToServer | ToClient | AskDecision | Withdraw | Report | CloseServerInput | Observed
 
 
 @dataclass(slots=True)
@@ -126,6 +143,11 @@ class Relay:
         self._facts = _SessionFacts()
         self._server_exit: str | None = None  # set once the server is gone
         self._client_gone = False
+        # Held requests that were forwarded and await the server's answer: id key -> (hold, call).
+        self._forwarded: dict[tuple[str, RequestId], tuple[int, ToolCall]] = {}
+        # Replace secrets in forwarded calls' results before the client sees them; the key makes their markers.
+        self.redact_results = False
+        self.redaction_key = b""
 
     # -- inspection (for the driver and tests) -------------------------------------------------------------
 
@@ -263,6 +285,9 @@ class Relay:
     # -- holding and deciding -------------------------------------------------------------------------------------
 
     def _hold(self, line: bytes, request: Request, commands: list[Command]) -> None:
+        if request.method != TOOLS_CALL:
+            self._hold_other(line, request, commands)
+            return
         name = request.params.get("name")
         arguments = request.params.get("arguments", {})
         if not isinstance(name, str) or not isinstance(arguments, dict):
@@ -297,6 +322,30 @@ class Relay:
         token = meta.get("progressToken") if isinstance(meta, dict) else None
         valid_token = token if isinstance(token, str | int) and not isinstance(token, bool) else None
         self._held[hold] = _Held(request.id, line, call, valid_token)
+        commands.append(AskDecision(hold, call))
+
+    def _hold_other(self, line: bytes, request: Request, commands: list[Command]) -> None:
+        """resources/read, prompts/get, completion/complete: named by what they read, matched on their params."""
+        params = {key: value for key, value in request.params.items() if key != "_meta"}
+        ref = params.get("ref")
+        subject = params.get("uri") if request.method == "resources/read" else params.get("name")
+        if request.method == "completion/complete" and isinstance(ref, dict):
+            subject = ref.get("uri") if ref.get("type") == "ref/resource" else ref.get("name")
+        self._learn_from_request(request)
+        call = ToolCall(
+            server=self.server,
+            server_command=self.server_command,
+            client=self._facts.client,
+            tool=subject if isinstance(subject, str) else "",
+            arguments=params,
+            request_id=request.id,
+            digest=request_digest(line),
+            era=self._facts.era,
+            roots=self._facts.roots,
+            method=request.method,
+        )
+        hold = next(self._hold_ids)
+        self._held[hold] = _Held(request.id, line, call)
         commands.append(AskDecision(hold, call))
 
     def _cancel_held(self, notification: Notification, commands: list[Command]) -> bool:
@@ -337,11 +386,14 @@ class Relay:
             )
             commands.append(Report(f"refused an approval bound to another request for '{held.call.tool}'"))
         if verdict.decision is Decision.ALLOW:
-            self._in_flight[jsonrpc.id_key(held.request_id)] = (held.request_id, "tools/call")
+            key = jsonrpc.id_key(held.request_id)
+            self._in_flight[key] = (held.request_id, held.call.method)
+            self._forwarded[key] = (hold, held.call)
             commands.append(ToServer(held.forwarded))
         else:
             text = denial_text(self.server, held.call.tool, verdict)
-            if held.call.task:
+            if held.call.task or held.call.method != TOOLS_CALL:
+                # Only a tools/call answers with a result a model reads; other methods' results are data.
                 # A task-augmented call expects a task back; clients reject an isError result there.
                 answer = jsonrpc.error_response(held.request_id, CALL_DENIED, text)
             else:
@@ -366,25 +418,42 @@ class Relay:
                 preview = frame[:200].decode("utf-8", "replace")
                 commands.append(Report(f"server wrote a non-JSON line to stdout; not forwarded: {preview}"))
                 continue
-            for item in value if isinstance(value, list) else [value]:
-                self._observe_server_message(item)
-            commands.append(ToClient(frame))
+            observed: list[Command] = []
+            items = value if isinstance(value, list) else [value]
+            redacted = [self._observe_server_message(item, frame, observed) for item in items]
+            if any(item is not None for item in redacted):
+                # Only this response is re-serialised: everything else still passes as the exact bytes.
+                rewritten = [new if new is not None else old for new, old in zip(redacted, items, strict=True)]
+                sent = jsonrpc.encode_sorted(rewritten) if isinstance(value, list) else jsonrpc.encode(rewritten[0])
+                commands.append(Report("redacted secrets from a result before passing it on (redact-results is on)"))
+            else:
+                sent = frame
+            commands.append(ToClient(sent))
+            commands.extend(observed)
         return commands
 
-    def _observe_server_message(self, value: Any) -> None:
+    def _observe_server_message(self, value: Any, frame: bytes, observed: list[Command]) -> dict[str, Any] | None:
+        """Learn from one message the server sent; a redacted copy when it must not reach the client as it is."""
         if not isinstance(value, dict):
-            return
+            return None
         if "method" in value:
             raw_id = value.get("id")
             if value["method"] == "roots/list" and isinstance(raw_id, str | int) and not isinstance(raw_id, bool):
                 self._facts.roots_requests.add(jsonrpc.id_key(raw_id))
-            return
+            return None
         raw_id = value.get("id")
         if isinstance(raw_id, bool) or not isinstance(raw_id, str | int):
-            return
+            return None
         entry = self._in_flight.pop(jsonrpc.id_key(raw_id), None)
         if entry is not None and entry[1] == "tools/list":
             self._learn_tools(value.get("result"))
+        forwarded = self._forwarded.pop(jsonrpc.id_key(raw_id), None)
+        if forwarded is None:
+            return None
+        hold, call = forwarded
+        rewritten = redact_response(value, self.redaction_key) if self.redact_results else None
+        observed.append(Observed(hold, call, frame, value, redacted=rewritten is not None))
+        return rewritten
 
     def _learn_tools(self, result: Any) -> None:
         tools = result.get("tools") if isinstance(result, dict) else None
@@ -398,6 +467,7 @@ class Relay:
                     description=description if isinstance(description, str) else None,
                     annotations=annotations if isinstance(annotations, dict) else None,
                     digest=request_digest(jsonrpc.encode_sorted(tool)),
+                    input_schema=tool.get("inputSchema"),
                 )
 
     def _learn_roots(self, result: Any) -> None:
@@ -411,6 +481,9 @@ class Relay:
         self._server_exit = detail
         if self._from_server.pending:
             commands.append(Report("the server exited in the middle of a message; dropped"))
+        # Forwarded requests the server never answered: their outcome is that nothing came back.
+        commands.extend(Observed(hold, call, b"", {}, redacted=False) for hold, call in self._forwarded.values())
+        self._forwarded.clear()
         if self._client_gone:
             self._in_flight.clear()
             return commands

@@ -6,13 +6,16 @@ import asyncio
 import itertools
 import sys
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Protocol
 
 from approver.core.approval import ApprovalRequest, HumanAnswer, Scope
-from approver.core.log_format import DecisionFacts
-from approver.core.models import Actor, Decision, ToolCall, Verdict
-from approver.core.policy import Effect, Outcome, rule_key
+from approver.core.arguments import ArgumentCheck, SchemaChecker
+from approver.core.log_format import DecisionFacts, outcome_body
+from approver.core.models import TOOLS_CALL, Actor, Decision, ToolCall, Verdict
+from approver.core.policy import Effect, Outcome, SchemaRequirement, rule_key
+from approver.core.results import ResultReport
 from approver.core.risk import assess
 from approver.service.decision_log import DecisionLogWriter
 from approver.service.policy_store import PolicyStore
@@ -21,6 +24,7 @@ from approver.service.risk_facts import gather_context
 from approver.service.tools_seen import ToolsSeen
 
 HEADLESS_DEADLINE_MS = 5_000
+ALLOWS_REMEMBERED = 10_000  # allow entries an outcome can still name by seq (older outcomes link by digest only)
 
 
 class Approver(Protocol):
@@ -64,6 +68,9 @@ class DecisionService:
         self.rates: RecentCounts[tuple[str, str]] = RecentCounts()  # calls per (server, tool), for risk
         self.grants: list[Grant] = []
         self.lockdown = False  # set by the desktop app: deny every call without asking, whatever the rules say
+        self.schemas = SchemaChecker()
+        self.redact_results = False  # proxies replace secrets in results before the client gets them
+        self._allow_seqs: OrderedDict[str, int] = OrderedDict()  # request digest -> seq of its allow entry
         self._request_ids = itertools.count(1)
 
     @property
@@ -132,14 +139,23 @@ class DecisionService:
         except Exception as exc:  # nothing takes effect here; the proxy's spooled denial still records it
             print(f"approver: could not write the decision log: {exc}", file=sys.stderr)
 
+    def outcome(self, call: ToolCall, report: ResultReport) -> None:
+        """Record what came back for a forwarded call, linked to the allow that let it through."""
+        try:
+            self.log.append_event("outcome", outcome_body(call, report, self._allow_seqs.pop(call.digest, None)))
+        except Exception as exc:  # the response has already reached the client; only the record is missing
+            print(f"approver: could not write an outcome to the decision log: {exc}", file=sys.stderr)
+
     def _request(self, call: ToolCall, approver: Approver) -> ApprovalRequest:
-        outcome = self.policies.evaluate(call.server, call.tool, call.arguments)
+        outcome = self.policies.evaluate(call.server, call.tool, call.arguments, call.method)
+        check = self.check_arguments(call)
+        rule_said = outcome.explain() + ("" if check is None or check.valid else f"; {check.explain()}")
         status = self.tools_seen.observe(call) if self.tools_seen else ("known" if call.tool_info else "undescribed")
         return ApprovalRequest(
             id=next(self._request_ids),
             call=call,
             risk=assess(call, gather_context(call, self.rates)),
-            rule_said=outcome.explain(),
+            rule_said=rule_said,
             tool_status=status,
             deadline_at=time.time() + approver.deadline_ms / 1000,
             deadline_action=approver.deadline_action,
@@ -180,10 +196,14 @@ class DecisionService:
 
     def _recorded(self, call: ToolCall, verdict: Verdict, shown_digest: str | None = None) -> Verdict:
         try:
-            self.log.append(DecisionFacts.of(call, verdict).model_copy(update={"shown_digest": shown_digest}))
+            seq = self.log.append(DecisionFacts.of(call, verdict).model_copy(update={"shown_digest": shown_digest}))
         except Exception as exc:  # a decision that is not on record must not take effect
             print(f"approver: could not write the decision log: {exc}", file=sys.stderr)
             return self._failure(call, f"the decision could not be recorded in the log ({exc})")
+        if verdict.decision is Decision.ALLOW:
+            self._allow_seqs[call.digest] = seq
+            if len(self._allow_seqs) > ALLOWS_REMEMBERED:
+                self._allow_seqs.popitem(last=False)
         return verdict
 
     @staticmethod
@@ -195,8 +215,17 @@ class DecisionService:
             return Verdict(
                 decision=Decision.DENY, actor=Actor.NONE, reason="MCP Approver is in lockdown", digest=call.digest
             )
-        outcome: Outcome = self.policies.evaluate(call.server, call.tool, call.arguments)
-        if outcome.effect is not Effect.ASK:
+        outcome: Outcome = self.policies.evaluate(call.server, call.tool, call.arguments, call.method)
+        if outcome.rule is None and call.method != TOOLS_CALL:
+            return Verdict(
+                decision=Decision.ALLOW,
+                actor=Actor.RULE,
+                reason=f"no rule matches; {call.method} is allowed (and logged) by default",
+                digest=call.digest,
+            )
+        # An allow rule speaks for calls the tool's own schema accepts; any other call goes to the person.
+        schema_problem = self._schema_problem(call, outcome)
+        if outcome.effect is not Effect.ASK and schema_problem is None:
             decision = Decision.ALLOW if outcome.effect is Effect.ALLOW else Decision.DENY
             key = rule_key(outcome)
             if decision is Decision.ALLOW and key is not None and outcome.rule and outcome.rule.limit:
@@ -212,7 +241,7 @@ class DecisionService:
         self.grants = [grant for grant in self.grants if grant.until is None or now < grant.until]
         # Grants answer only calls no rule spoke about: an explicit ask rule, or a rate limit's ask, still asks.
         for grant in self.grants if outcome.rule is None else ():
-            if grant.covers(call, now):
+            if grant.covers(call, now) and self._schema_problem(call, None) is None:
                 return Verdict(
                     decision=Decision.ALLOW,
                     actor=Actor.HUMAN,
@@ -222,7 +251,8 @@ class DecisionService:
         if self.approver is not None:
             return None
         problem = self.policies.problem
-        why = outcome.explain() + (f"; {problem}" if problem else "")
+        why = outcome.explain() + (f", but {schema_problem}" if schema_problem else "")
+        why += f"; {problem}" if problem else ""
         return Verdict(
             decision=Decision.DENY,
             actor=Actor.NONE,
@@ -230,3 +260,21 @@ class DecisionService:
             digest=call.digest,
             rule=outcome.rule_label,
         )
+
+    def check_arguments(self, call: ToolCall) -> ArgumentCheck | None:
+        """The call's arguments against its tool's listed inputSchema; None for methods other than tools/call."""
+        if call.method != TOOLS_CALL:
+            return None
+        info = call.tool_info
+        return self.schemas.check(info.input_schema if info else None, call.arguments, listed=info is not None)
+
+    def _schema_problem(self, call: ToolCall, outcome: Outcome | None) -> str | None:
+        """Why an allow (by `outcome`'s rule, or by a grant when None) must not take this call without a person."""
+        if outcome is not None and (
+            outcome.effect is not Effect.ALLOW
+            or outcome.rule is None
+            or outcome.rule.arguments_schema is SchemaRequirement.ANY
+        ):
+            return None
+        check = self.check_arguments(call)
+        return None if check is None or check.valid else check.explain()

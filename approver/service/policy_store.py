@@ -34,6 +34,7 @@ from typing import Any
 
 from approver.core.jsonrpc import MalformedMessage, loads_strict
 from approver.core.log_format import rfc3339_now
+from approver.core.models import TOOLS_CALL
 from approver.core.policy import (
     EMPTY_POLICY,
     CompiledPolicy,
@@ -313,8 +314,8 @@ class PolicyStore:
             self._reload()
         return self._effective
 
-    def evaluate(self, server: str, tool: str, arguments: dict[str, Any]) -> Outcome:
-        return evaluate_layers(self.current().layers, server, tool, arguments, self.context())
+    def evaluate(self, server: str, tool: str, arguments: dict[str, Any], method: str = TOOLS_CALL) -> Outcome:
+        return evaluate_layers(self.current().layers, server, tool, arguments, self.context(), method=method)
 
     def context(self) -> EvaluationContext:
         moment = time.monotonic()

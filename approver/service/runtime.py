@@ -25,6 +25,8 @@ async def running_service(
     policy_file: Path | None,
     approver: Approver | None = None,
     mode: Literal["headless", "desktop"] = "headless",
+    *,
+    redact_results: bool = False,
 ) -> AsyncIterator[DecisionServer]:
     """The service, up and listening, for the duration of the block.
 
@@ -59,6 +61,7 @@ async def running_service(
                     file=sys.stderr,
                 )
             service = DecisionService(policies, log, approver, ToolsSeen(home.data_dir / "tools-seen.json"))
+            service.redact_results = redact_results
             server = DecisionServer(home, service, mode)
             await server.start()
             try:
@@ -71,8 +74,8 @@ async def running_service(
         lock.release()
 
 
-async def serve_headless(home: Home, policy_file: Path | None) -> None:
-    async with running_service(home, policy_file) as server:
+async def serve_headless(home: Home, policy_file: Path | None, *, redact_results: bool = False) -> None:
+    async with running_service(home, policy_file, redact_results=redact_results) as server:
         print(
             f"MCP Approver decision service (headless) is running for {home.label}.\n"
             f"  socket: {home.socket_path}\n  policy: {server.service.policies.describe()}\n"

@@ -28,6 +28,7 @@ from approver.ipc.protocol import (
     Hello,
     Holding,
     NotCarriedOut,
+    OutcomeMessage,
     ProtocolError,
     Refused,
     StatusReply,
@@ -162,6 +163,10 @@ class DecisionServer:
                     allowed = allows.take(message.ref)
                     if allowed is not None:
                         self.service.not_carried_out(allowed, message.actor, message.reason)
+                elif isinstance(message, OutcomeMessage):
+                    forwarded = allows.take(message.ref)
+                    if forwarded is not None:  # only a call this connection was allowed has an outcome
+                        self.service.outcome(forwarded, message.report)
                 elif isinstance(message, StatusRequest):
                     writer.write(protocol.encode(self.status()))
                 elif isinstance(message, Activate):
@@ -211,7 +216,10 @@ class DecisionServer:
             )
             writer.write(protocol.encode(Refused(reason=reason)))
             return None
-        writer.write(protocol.encode(Welcome(service=f"mcp-approver {__version__}", mode=self.mode)))
+        welcome = Welcome(
+            service=f"mcp-approver {__version__}", mode=self.mode, redact_results=self.service.redact_results
+        )
+        writer.write(protocol.encode(welcome))
         return hello
 
     async def _ask(

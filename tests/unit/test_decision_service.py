@@ -41,7 +41,12 @@ def call(tool: str = "write_file", **arguments: object) -> ToolCall:
         arguments=arguments or {"path": "/tmp/x"},
         request_id=1,
         digest="sha256:" + tool,
-        tool_info=ToolInfo(description="Write a file", annotations={"destructiveHint": True}, digest="sha256:d1"),
+        tool_info=ToolInfo(
+            description="Write a file",
+            annotations={"destructiveHint": True},
+            digest="sha256:d1",
+            input_schema={"type": "object"},
+        ),
     )
 
 
