@@ -3,7 +3,8 @@
 The server declared what its tool accepts; a call outside that (an extra property, a wrong type) is not what
 an allow rule was written for, so it is never auto-approved: the person sees why. A tool the server never listed
 through this proxy has no schema to check against, and neither has one whose schema is itself broken: both count
-as "cannot be checked", which is treated like "invalid".
+as "cannot be checked", which is treated like "invalid". Stricter than JSON Schema in one respect: a top-level
+argument the schema does not declare counts as invalid unless the schema says what to do with undeclared ones.
 
 Validators are compiled once per schema (keyed by the digest of its canonical text): compiling costs far more
 than validating. Only schemas the server sent are used; `$ref`s that leave the schema are not fetched (the
@@ -105,12 +106,31 @@ class SchemaChecker:
         except Exception as exc:  # an unresolvable $ref, a recursion the library gave up on: cannot tell
             failed = f"checking against the schema failed ({_short(str(exc))})"
             return ArgumentCheck(ArgumentStatus.UNCHECKABLE, (failed,))
-        if not errors:
+        found = [f"{_where(list(error.absolute_path))}: {_describe(error)}" for error in errors]
+        found += [
+            f"arguments: '{name}' is not a parameter the tool declares" for name in _undeclared(schema, arguments)
+        ]
+        if not found:
             return ArgumentCheck(ArgumentStatus.VALID)
-        problems = [f"{_where(list(error.absolute_path))}: {_describe(error)}" for error in errors[:ERRORS_SHOWN]]
-        if len(errors) > ERRORS_SHOWN:
-            problems.append(f"and {len(errors) - ERRORS_SHOWN} more")
+        problems = found[:ERRORS_SHOWN]
+        if len(found) > ERRORS_SHOWN:
+            problems.append(f"and {len(found) - ERRORS_SHOWN} more")
         return ArgumentCheck(ArgumentStatus.INVALID, tuple(problems))
+
+
+_OPEN_KEYWORDS = ("additionalProperties", "patternProperties", "unevaluatedProperties")
+
+
+def _undeclared(schema: dict[str, Any], arguments: dict[str, Any]) -> list[str]:
+    """Top-level arguments the schema does not name, when it names its parameters and says nothing about others.
+
+    JSON Schema lets undeclared properties through unless `additionalProperties` forbids them, and most SDKs
+    generate schemas that do not say. A tool cannot have meant a parameter it never declared, while a lax server
+    may still act on one: an extra argument is how a call smuggles what its rule did not look at."""
+    declared = schema.get("properties")
+    if not isinstance(declared, dict) or any(keyword in schema for keyword in _OPEN_KEYWORDS):
+        return []
+    return sorted(name for name in arguments if name not in declared)
 
 
 # Keywords whose library message names only property names, never a value the call carried.

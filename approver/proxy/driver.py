@@ -40,6 +40,7 @@ from approver.proxy.relay import (
 
 STDOUT, STDERR = 1, 2
 KEEPALIVE_INTERVAL = 10.0  # seconds between progress notifications while a person decides
+OUTCOME_PATIENCE = 5.0  # seconds, at exit, for the outcomes still being inspected to reach the service
 
 
 @dataclass(frozen=True)
@@ -243,6 +244,7 @@ class Proxy:
         self.client_gone = asyncio.Event()
         self._tasks = TaskSet()
         self._questions: dict[int, asyncio.Task[None]] = {}
+        self._outcomes: set[asyncio.Task[None]] = set()  # responses being inspected and reported
         self._server: asyncio.SubprocessTransport | None = None
         self._server_protocol: _Server | None = None
         self._client_input: _ClientInput | None = None
@@ -284,6 +286,8 @@ class Proxy:
         try:
             return await self._until_server_ends()
         finally:
+            if self._outcomes:  # the last responses' outcomes, so that the log has one for every forwarded call
+                await asyncio.wait(self._outcomes, timeout=OUTCOME_PATIENCE)
             await self._tasks.cancel_all()
             await self.decisions.close()
             await self._output.close()
@@ -344,7 +348,9 @@ class Proxy:
             assert self._output is not None
             self._output.send(to_client)
         for seen in observed:  # after the response has been sent on: recording it never delays the client
-            self._tasks.spawn(self._report_outcome(seen), name=f"outcome-{seen.hold}")
+            task = self._tasks.spawn(self._report_outcome(seen), name=f"outcome-{seen.hold}")
+            self._outcomes.add(task)
+            task.add_done_callback(self._outcomes.discard)
 
     def _send_to_server(self, messages: list[bytes]) -> None:
         assert self._server is not None
