@@ -46,7 +46,7 @@ async def make_calls(home: ApproverHome, *calls: tuple[str, dict[str, Any]]) -> 
 async def test_a_checkpoint_verifies_with_the_go_reference_code(
     home: ApproverHome, start_service: Any, go_verifier: Path
 ) -> None:
-    start_service({"effect": "allow", "tool": "add"}, {"effect": "deny", "tool": "delete_file"})
+    start_service({"effect": "allow", "schema": "any", "tool": "add"}, {"effect": "deny", "tool": "delete_file"})
     await make_calls(home, ("add", {"a": 1, "b": 2}), ("delete_file", {"path": "/etc/hosts"}))
     checkpoint = home.approver("log", "checkpoint")
     assert checkpoint.returncode == 0, checkpoint.stderr
@@ -68,7 +68,7 @@ async def test_a_checkpoint_verifies_with_the_go_reference_code(
 
 
 async def test_verify_names_the_first_bad_line_and_catches_truncation(home: ApproverHome, start_service: Any) -> None:
-    service = start_service({"effect": "allow", "tool": "*"})
+    service = start_service({"effect": "allow", "schema": "any", "tool": "*"})
     await make_calls(home, *[("add", {"a": n, "b": 1}) for n in range(5)])
     anchor = home.root / "anchor.note"
     anchor.write_text(home.approver("log", "checkpoint").stdout)
@@ -95,7 +95,7 @@ async def test_verify_names_the_first_bad_line_and_catches_truncation(home: Appr
 
 
 async def test_exports_for_siems(home: ApproverHome, start_service: Any) -> None:
-    start_service({"effect": "allow", "tool": "add"})
+    start_service({"effect": "allow", "schema": "any", "tool": "add"})
     await make_calls(home, ("add", {"a": 1, "b": 2}), ("delete_file", {"path": "/x"}))
     jsonl = [json.loads(line) for line in home.approver("log", "export").stdout.splitlines()]
     assert [e["kind"] for e in jsonl] == ["genesis", "rule-change", "decision", "decision"]
@@ -112,7 +112,7 @@ async def test_exports_for_siems(home: ApproverHome, start_service: Any) -> None
 
 
 def test_kill_9_never_loses_an_acknowledged_decision(home: ApproverHome, start_service: Any) -> None:
-    start_service({"effect": "allow", "tool": "add"})
+    start_service({"effect": "allow", "schema": "any", "tool": "add"})
     service_pid = int(home.approver("status").stdout.split("pid ")[1].split(",")[0])
     command = home.proxy_command("sdk", sys.executable, SDK_SERVER)
     proxy = subprocess.Popen(
@@ -257,7 +257,7 @@ def test_without_a_usable_keyring_the_fallback_is_labelled(
 
 
 async def test_rotating_the_key_from_the_cli(home: ApproverHome, start_service: Any) -> None:
-    service = start_service({"effect": "allow", "tool": "add"})
+    service = start_service({"effect": "allow", "schema": "any", "tool": "add"})
     await make_calls(home, ("add", {"a": 1, "b": 2}))
     refused = home.approver("log", "rotate-key")
     assert refused.returncode == 1
@@ -269,7 +269,7 @@ async def test_rotating_the_key_from_the_cli(home: ApproverHome, start_service: 
     new_vkey = home.approver("log", "vkey").stdout.strip()
     assert new_vkey != old_vkey
     assert new_vkey in rotated.stdout
-    start_service({"effect": "allow", "tool": "add"})
+    start_service({"effect": "allow", "schema": "any", "tool": "add"})
     await make_calls(home, ("add", {"a": 3, "b": 4}))
     verify = home.approver("log", "verify")
     assert verify.returncode == 0, verify.stdout
