@@ -26,7 +26,7 @@ def call(arguments: dict[str, object], *, listed: bool = True, method: str = "to
     )
 
 
-ALLOW = {"effect": "allow", "tool": "read_file", "id": "reads"}
+ALLOW: dict[str, object] = {"effect": "allow", "tool": "read_file", "id": "reads"}
 
 
 async def test_an_allow_rule_takes_a_valid_call(tmp_path: Path) -> None:
@@ -65,7 +65,7 @@ async def test_a_session_grant_does_not_cover_an_invalid_call(tmp_path: Path) ->
 
 
 async def test_other_methods_are_allowed_and_logged_unless_a_rule_says_otherwise(tmp_path: Path) -> None:
-    rules = [{"method": "prompts/get", "effect": "deny", "tool": "secret-*"}]
+    rules: list[dict[str, object]] = [{"method": "prompts/get", "effect": "deny", "tool": "secret-*"}]
     svc = service(tmp_path, ScriptedApprover(), rules)
     read = call({"uri": "file:///a"}, listed=False, method="resources/read")
     verdict = await svc.decide(read)
