@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from approver.core.redaction import redact
 
 FINDINGS_KEPT = 50  # per kind of finding, per response; the counts stay exact
+INSPECTED_STRING_LIMIT = 256 * 1024  # characters of each string read for findings (a 20 MB result stays cheap)
 
 # Text in a tool's output that addresses the model as its operator would: the classic shapes of prompt injection.
 _INSTRUCTION_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
@@ -66,6 +67,7 @@ class ResultReport(BaseModel):
     error_code: int | None = None
     findings: list[Finding] = Field(default_factory=list)
     findings_total: int = 0
+    partly_inspected: bool = Field(default=False, description="Some strings were longer than what is read.")
     redacted: bool = Field(default=False, description="Secrets were replaced before the client got the response.")
 
 
@@ -101,8 +103,9 @@ def text_findings(value: Any) -> list[Finding]:
 
 def inspect_response(raw: bytes, response: dict[str, Any], fingerprint_key: bytes) -> ResultReport:
     """Facts about one response (`raw` its exact bytes, `response` the decoded JSON-RPC response)."""
-    result = response.get("result")
-    error = response.get("error")
+    cut, partly = _head_of_long_strings(response)
+    result = cut.get("result")
+    error = cut.get("error")
     findings: list[Finding] = []
     if result is not None:
         findings = [
@@ -122,7 +125,29 @@ def inspect_response(raw: bytes, response: dict[str, Any], fingerprint_key: byte
         error_code=code if isinstance(code, int) and not isinstance(code, bool) else None,
         findings=_bounded(findings),
         findings_total=len(findings),
+        partly_inspected=partly,
     )
+
+
+def _head_of_long_strings(value: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """A copy of the response in which each string keeps its first INSPECTED_STRING_LIMIT characters."""
+    cut = False
+
+    def head(item: Any) -> Any:
+        nonlocal cut
+        if isinstance(item, str) and len(item) > INSPECTED_STRING_LIMIT:
+            cut = True
+            return item[:INSPECTED_STRING_LIMIT]
+        if isinstance(item, dict):
+            return {key: head(member) for key, member in item.items()}
+        if isinstance(item, list):
+            return [head(member) for member in item]
+        return item
+
+    try:
+        return head(value), cut
+    except RecursionError:  # nested deeper than Python's stack: read it whole (the walks below are iterative)
+        return value, False
 
 
 def _bounded(findings: list[Finding]) -> list[Finding]:

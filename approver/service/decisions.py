@@ -150,7 +150,12 @@ class DecisionService:
         outcome = self.policies.evaluate(call.server, call.tool, call.arguments, call.method)
         check = self.check_arguments(call)
         rule_said = outcome.explain() + ("" if check is None or check.valid else f"; {check.explain()}")
-        status = self.tools_seen.observe(call) if self.tools_seen else ("known" if call.tool_info else "undescribed")
+        if call.method != TOOLS_CALL:
+            status = "undescribed"  # a resource or prompt read: no tool definition to compare
+        elif self.tools_seen:
+            status = self.tools_seen.observe(call)
+        else:
+            status = "known" if call.tool_info else "undescribed"
         return ApprovalRequest(
             id=next(self._request_ids),
             call=call,

@@ -234,3 +234,11 @@ def test_a_forwarded_call_the_server_never_answered_is_observed_as_no_response()
     relay.decided(ask.hold, allow(ask))
     observed = [c for c in relay.server_exited("exit code 1") if isinstance(c, Observed)]
     assert [(o.hold, o.raw, o.response) for o in observed] == [(ask.hold, b"", {})]
+
+
+def test_a_huge_result_is_inspected_by_its_head_and_says_so() -> None:
+    value = response("x" * 3_000_000 + SECRET)
+    report = inspect_response(b"{}", value, KEY)
+    assert report.partly_inspected
+    assert report.findings == []  # past the limit: not read (the log says so)
+    assert not inspect_response(b"{}", response("small"), KEY).partly_inspected
