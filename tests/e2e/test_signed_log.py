@@ -43,11 +43,21 @@ async def make_calls(home: ApproverHome, *calls: tuple[str, dict[str, Any]]) -> 
             await c.call_tool(tool, arguments)
 
 
+def wait_for_outcomes(home: ApproverHome, count: int) -> None:
+    """Outcomes are reported after the response went to the client: poll until the service has logged them."""
+    log_file = home.root / "data" / "decisions.jsonl"
+    deadline = time.monotonic() + 10
+    while log_file.read_text().count('"kind":"outcome"') < count:
+        assert time.monotonic() < deadline, "the outcome entries never arrived"
+        time.sleep(0.02)
+
+
 async def test_a_checkpoint_verifies_with_the_go_reference_code(
     home: ApproverHome, start_service: Any, go_verifier: Path
 ) -> None:
     start_service({"effect": "allow", "schema": "any", "tool": "add"}, {"effect": "deny", "tool": "delete_file"})
     await make_calls(home, ("add", {"a": 1, "b": 2}), ("delete_file", {"path": "/etc/hosts"}))
+    wait_for_outcomes(home, 1)
     checkpoint = home.approver("log", "checkpoint")
     assert checkpoint.returncode == 0, checkpoint.stderr
     vkey = home.approver("log", "vkey").stdout.strip()
@@ -59,11 +69,11 @@ async def test_a_checkpoint_verifies_with_the_go_reference_code(
     go = subprocess.run([str(go_verifier), vkey, str(note), str(log_file)], capture_output=True, text=True, check=False)
     assert go.returncode == 0, go.stderr
     assert go.stdout.strip() == f"ok {size}"
-    assert int(size) == 4  # genesis, the rules in force at start, two decisions
+    assert int(size) == 5  # genesis, the rules in force at start, two decisions, what came back for the allowed one
 
     verify = home.approver("log", "verify", "--anchor", str(note))
     assert verify.returncode == 0, verify.stdout + verify.stderr
-    assert "intact: 4 entries" in verify.stdout
+    assert "intact: 5 entries" in verify.stdout
     assert "trusted key" in verify.stdout
 
 
@@ -97,16 +107,21 @@ async def test_verify_names_the_first_bad_line_and_catches_truncation(home: Appr
 async def test_exports_for_siems(home: ApproverHome, start_service: Any) -> None:
     start_service({"effect": "allow", "schema": "any", "tool": "add"})
     await make_calls(home, ("add", {"a": 1, "b": 2}), ("delete_file", {"path": "/x"}))
+    wait_for_outcomes(home, 1)
     jsonl = [json.loads(line) for line in home.approver("log", "export").stdout.splitlines()]
-    assert [e["kind"] for e in jsonl] == ["genesis", "rule-change", "decision", "decision"]
+    # The outcome of the allowed call is logged when its proxy reports it: after the allow, maybe after the deny.
+    kinds = [e["kind"] for e in jsonl]
+    assert [kind for kind in kinds if kind != "outcome"] == ["genesis", "rule-change", "decision", "decision"]
+    assert kinds.count("outcome") == 1 and kinds.index("outcome") > kinds.index("decision")
+    deny_line = kinds.index("decision", 3)
     cef = home.approver("log", "export", "--format", "cef").stdout.splitlines()
     assert all(line.startswith("CEF:0|MCP Approver|mcp-approver|") for line in cef)
     assert "|decision-allow|Tool call allowed|3|" in cef[2]
     assert "cs2Label=tool cs2=add" in cef[2]
     assert "cs2Label" not in cef[1]  # a rule change names no tool
     syslog = home.approver("log", "export", "--format", "syslog").stdout.splitlines()
-    assert syslog[3].startswith("<84>1 ")  # authpriv.warning for a denial
-    assert 'decision="deny"' in syslog[3]
+    assert syslog[deny_line].startswith("<84>1 ")  # authpriv.warning for a denial
+    assert 'decision="deny"' in syslog[deny_line]
     shown = home.approver("log", "show", "--json", "--decision", "deny", "--tool", "delete_file")
     assert [json.loads(line)["tool"] for line in shown.stdout.splitlines()] == ["delete_file"]
 
