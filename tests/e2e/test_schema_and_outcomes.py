@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
 from typing import Any
 
 import pytest
@@ -23,6 +25,7 @@ from mcp import Client, StdioServerParameters
 from mcp.shared.exceptions import MCPError
 from mcp_types import TextContent
 
+from approver.platform.paths import Home
 from tests.conftest import NODE, NPM_MODULES, ROOT, ApproverHome, Service, require_npm_tools
 from tests.servers.leaky_server import INJECTED, LEAKED_KEY_ID, LEAKED_SECRET, NOTES_URI
 
@@ -44,6 +47,14 @@ def text_of(result: Any) -> str:
 def log_entries(home: ApproverHome) -> list[dict[str, Any]]:
     lines = (home.root / "data" / "decisions.jsonl").read_text().splitlines()
     return [json.loads(line)["e"] for line in lines]
+
+
+def wait_for_outcomes(home: ApproverHome, count: int) -> None:
+    """Outcomes are reported after the response went to the client: poll until the service has logged them."""
+    deadline = time.monotonic() + 10
+    while sum(e["kind"] == "outcome" for e in log_entries(home)) < count:
+        assert time.monotonic() < deadline, "the outcome entries never arrived"
+        time.sleep(0.02)
 
 
 def verify(home: ApproverHome) -> None:
@@ -97,6 +108,7 @@ async def test_each_forwarded_call_has_a_signed_outcome_without_its_content(
         assert not (await client.call_tool("get_config", {"service": "db", "verbose": True})).is_error
         assert (await client.call_tool("status", {"service": "db"})).is_error  # denied: never forwarded
 
+    wait_for_outcomes(home, 2)
     entries = log_entries(home)
     allows = [e for e in entries if e["kind"] == "decision" and e["decision"] == "allow"]
     outcomes = [e for e in entries if e["kind"] == "outcome"]
@@ -125,6 +137,7 @@ async def test_redact_results_replaces_secrets_before_the_client_sees_them(home:
         async with leaky(home) as client:
             await client.list_tools()
             result = await client.call_tool("get_config", {"service": "billing"})
+        wait_for_outcomes(home, 1)
     finally:
         service.stop()
     said = text_of(result)
@@ -145,6 +158,7 @@ async def test_resource_and_prompt_reads_are_allowed_and_logged_by_default(
         assert "the notes of the leaky server" in json.dumps(read.model_dump(mode="json"))
         prompt = await client.get_prompt("summarise", {"service": "db"})
         assert "Summarise the configuration of db." in json.dumps(prompt.model_dump(mode="json"))
+    wait_for_outcomes(home, 2)
     decisions = home.log()
     assert [(e["method"], e["tool"], e["decision"], e["actor"]) for e in decisions] == [
         ("resources/read", NOTES_URI, "allow", "rule"),
@@ -193,3 +207,27 @@ def test_the_inspector_cli_is_told_why_a_wrongly_typed_call_was_not_allowed(
     assert "do not match the tool's inputSchema" in said, said
     [denied] = home.log()
     assert denied["decision"] == "deny"
+
+
+async def test_another_process_cannot_log_an_outcome_for_a_call_it_was_not_allowed(
+    home: ApproverHome, start_service: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    start_service(ALLOW_LEAKY)
+    async with leaky(home) as client:
+        await client.list_tools()
+        await client.call_tool("status", {"service": "db"})
+    wait_for_outcomes(home, 1)
+    [allowed] = home.log()
+    # An agent on the same socket claims a harmless outcome for that call (ref 1 was the real proxy's).
+    monkeypatch.setenv("APPROVER_HOME", str(home.root))
+    forged = {"type": "outcome", "ref": 1, "report": {"size": 1, "sha256": "00" * 32, "outcome": "result"}}
+    with socket.socket(socket.AF_UNIX) as agent:
+        agent.connect(str(Home.from_environment().socket_path))
+        replies = agent.makefile("rb")
+        agent.sendall(json.dumps({"type": "hello", "v": 1, "role": "proxy", "pid": 1}).encode() + b"\n")
+        assert json.loads(replies.readline())["type"] == "welcome"
+        agent.sendall(json.dumps(forged).encode() + b"\n" + b'{"type":"status"}\n')
+        assert json.loads(replies.readline())["type"] == "status-reply"  # the forgery has been read
+    outcomes = [e for e in log_entries(home) if e["kind"] == "outcome"]
+    assert [(o["decision_seq"], o["size"]) for o in outcomes] == [(allowed["seq"], allowed["outcome"]["size"])]
+    assert outcomes[0]["sha256"] != "00" * 32
