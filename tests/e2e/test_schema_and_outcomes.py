@@ -149,11 +149,12 @@ async def test_redact_results_replaces_secrets_before_the_client_sees_them(home:
     verify(home)
 
 
+@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
 async def test_resource_and_prompt_reads_are_allowed_and_logged_by_default(
-    home: ApproverHome, start_service: Any
+    home: ApproverHome, start_service: Any, mode: str
 ) -> None:
     start_service()  # no rules at all: tool calls would be denied headless, reads are allowed and logged
-    async with leaky(home) as client:
+    async with leaky(home, mode) as client:
         read = await client.read_resource(NOTES_URI)
         assert "the notes of the leaky server" in json.dumps(read.model_dump(mode="json"))
         prompt = await client.get_prompt("summarise", {"service": "db"})
@@ -168,9 +169,10 @@ async def test_resource_and_prompt_reads_are_allowed_and_logged_by_default(
     verify(home)
 
 
-async def test_a_method_rule_gates_file_reads(home: ApproverHome, start_service: Any) -> None:
+@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
+async def test_a_method_rule_gates_file_reads(home: ApproverHome, start_service: Any, mode: str) -> None:
     start_service({"method": "resources/read", "effect": "ask", "uri": {"glob": "file://*"}, "id": "ask-files"})
-    async with leaky(home) as client:
+    async with leaky(home, mode) as client:
         with pytest.raises(MCPError) as caught:  # a JSON-RPC error: a resource read has no isError result
             await client.read_resource(NOTES_URI)
         assert "MCP Approver denied" in str(caught.value)
