@@ -391,7 +391,7 @@ class Relay:
             self._forwarded[key] = (hold, held.call)
             commands.append(ToServer(held.forwarded))
         else:
-            text = denial_text(self.server, held.call.tool, verdict)
+            text = denial_text(self.server, held.call.tool, verdict, held.call.method)
             if held.call.task or held.call.method != TOOLS_CALL:
                 # Only a tools/call answers with a result a model reads; other methods' results are data.
                 # A task-augmented call expects a task back; clients reject an isError result there.

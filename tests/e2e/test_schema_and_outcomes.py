@@ -175,7 +175,7 @@ async def test_a_method_rule_gates_file_reads(home: ApproverHome, start_service:
     async with leaky(home, mode) as client:
         with pytest.raises(MCPError) as caught:  # a JSON-RPC error: a resource read has no isError result
             await client.read_resource(NOTES_URI)
-        assert "MCP Approver denied" in str(caught.value)
+        assert f"MCP Approver denied the read of resource '{NOTES_URI}'" in str(caught.value)
         assert (await client.list_resources()).resources  # listing is not gated: it passes untouched
     [denied] = home.log()
     assert (denied["method"], denied["decision"], denied["actor"]) == ("resources/read", "deny", "none")
