@@ -77,7 +77,10 @@ class SchemaChecker:
         self._validators: OrderedDict[str, Validator | str] = OrderedDict()  # a str: why the schema is unusable
 
     def _validator(self, schema: dict[str, Any]) -> Validator | str:
-        key = _schema_key(schema)
+        try:
+            key = _schema_key(schema)
+        except (RecursionError, ValueError) as exc:
+            return f"the tool's inputSchema cannot be used ({_short(str(exc))})"
         found = self._validators.get(key)
         if found is not None:
             self._validators.move_to_end(key)
@@ -88,6 +91,8 @@ class SchemaChecker:
             compiled: Validator | str = dialect(schema)
         except SchemaError as exc:
             compiled = f"the tool's inputSchema is not a valid JSON Schema ({_short(exc.message)})"
+        except Exception as exc:  # nested past the recursion limit, an unknown dialect…: it cannot be used
+            compiled = f"the tool's inputSchema cannot be used ({_short(str(exc) or type(exc).__name__)})"
         self._validators[key] = compiled
         if len(self._validators) > self._kept:
             self._validators.popitem(last=False)
@@ -102,7 +107,7 @@ class SchemaChecker:
         if isinstance(validator, str):
             return ArgumentCheck(ArgumentStatus.UNCHECKABLE, (validator,))
         try:
-            errors = sorted(validator.iter_errors(arguments), key=lambda error: list(error.absolute_path))
+            errors = sorted(validator.iter_errors(arguments), key=_error_order)
         except Exception as exc:  # an unresolvable $ref, a recursion the library gave up on: cannot tell
             failed = f"checking against the schema failed ({_short(str(exc))})"
             return ArgumentCheck(ArgumentStatus.UNCHECKABLE, (failed,))
@@ -151,6 +156,10 @@ def _describe(error: ValidationError) -> str:
 
 def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _error_order(error: ValidationError) -> list[str]:
+    return [str(part) for part in error.absolute_path]  # ints and strs mix in a path: compare them as text
 
 
 def _where(path: list[Any]) -> str:

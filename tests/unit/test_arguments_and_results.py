@@ -242,3 +242,20 @@ def test_a_huge_result_is_inspected_by_its_head_and_says_so() -> None:
     assert report.partly_inspected
     assert report.findings == []  # past the limit: not read (the log says so)
     assert not inspect_response(b"{}", response("small"), KEY).partly_inspected
+
+
+def test_a_schema_nested_past_the_recursion_limit_cannot_be_checked() -> None:
+    deep: dict[str, Any] = {"type": "object"}
+    for _ in range(5_000):
+        deep = {"type": "object", "properties": {"a": deep}}
+    assert SchemaChecker().check(deep, {"a": {}}).status is ArgumentStatus.UNCHECKABLE
+
+
+def test_errors_at_array_and_object_positions_are_all_reported() -> None:
+    schema = {
+        "type": "object",
+        "properties": {"a": {"type": "array", "items": {"type": "integer"}}, "b": {"type": "object"}},
+    }
+    check = SchemaChecker().check(schema, {"a": ["x"], "b": 1})
+    assert check.status is ArgumentStatus.INVALID
+    assert len(check.problems) == 2
