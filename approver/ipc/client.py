@@ -327,6 +327,7 @@ class DecisionClient:
                         self._late_answer(message, writer)  # an answer to a question we gave up on
                         continue
                     if isinstance(message, VerdictMessage):
+                        self.redact_results = message.redact_results
                         # A verdict at once (a rule decided) is its own acknowledgement.
                         if not question.holding.done():
                             question.holding.set_result(Holding(ref=message.ref, deadline_ms=0))

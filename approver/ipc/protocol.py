@@ -77,6 +77,7 @@ class VerdictMessage(_Message):
     type: Literal["verdict"] = "verdict"
     ref: int
     verdict: Verdict
+    redact_results: bool = False  # the setting as it is now: a change applies from the next verdict on
 
 
 class WithdrawMessage(_Message):

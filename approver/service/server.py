@@ -193,7 +193,7 @@ class DecisionServer:
     ) -> None:
         verdict = self.service.decide_without_asking(message.call)
         if verdict is not None:  # most calls: answered here, in one message, without a task
-            writer.write(protocol.encode(VerdictMessage(ref=message.ref, verdict=verdict)))
+            writer.write(protocol.encode(self._verdict_message(message.ref, verdict)))
             allows.sent(message.ref, message.call, verdict)
             return
         asking = self._tasks.spawn(self._ask(message, writer, in_progress, allows), name=f"ask-{message.ref}")
@@ -240,8 +240,11 @@ class DecisionServer:
             in_progress.pop(message.ref, None)
             self._started.discard(this)
         if not writer.is_closing():
-            writer.write(protocol.encode(VerdictMessage(ref=message.ref, verdict=verdict)))
+            writer.write(protocol.encode(self._verdict_message(message.ref, verdict)))
             allows.sent(message.ref, message.call, verdict)
+
+    def _verdict_message(self, ref: int, verdict: Verdict) -> VerdictMessage:
+        return VerdictMessage(ref=ref, verdict=verdict, redact_results=self.service.redact_results)
 
     def status(self) -> StatusReply:
         return StatusReply(
