@@ -84,6 +84,15 @@ def _server_name(text: str) -> str:
     return text
 
 
+def _add_serve_options(serve: argparse.ArgumentParser) -> None:
+    serve.add_argument("--policy", type=Path, metavar="FILE", help="the policy file (default: the user's policy)")
+    serve.add_argument(
+        "--redact-results",
+        action="store_true",
+        help="headless: replace secrets in tool results before the client gets them (the desktop app: a setting)",
+    )
+
+
 def _add_proxy_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
     """The proxy command's options (its own function: build_parser is long enough)."""
     proxy = commands.add_parser(
@@ -125,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--headless", action="store_true", help="without the desktop app: calls no rule allows are denied"
     )
-    serve.add_argument("--policy", type=Path, metavar="FILE", help="the policy file (default: the user's policy)")
+    _add_serve_options(serve)
 
     commands.add_parser("status", help="exit 0 if a decision service is running for this home, 3 if not")
 
@@ -294,7 +303,7 @@ def _serve(args: argparse.Namespace, home: Home) -> int:
     if not args.headless:
         return _desktop_app(home, args.policy)
     try:
-        asyncio.run(serve_headless(home, args.policy))
+        asyncio.run(serve_headless(home, args.policy, redact_results=args.redact_results))
     except (AlreadyRunning, PolicyError, LogError, KeyStoreError) as exc:
         raise CliError(str(exc)) from None
     except OSError as exc:
@@ -321,13 +330,37 @@ def _status(args: argparse.Namespace, home: Home) -> int:
 
 
 def _decisions(home: Home) -> Iterator[dict[str, Any]]:
+    """Decision entries in log order; each allow that was forwarded carries its outcome entry (what came back)."""
+    decisions: list[dict[str, Any]] = []
+    by_seq: dict[int, dict[str, Any]] = {}
+    latest_allow: dict[str, dict[str, Any]] = {}  # request digest -> its newest allow, for outcomes without a seq
     for entry in read_entries(home.log_file):
         if entry.get("kind") in ("decision", "spool-loss"):
-            yield entry
+            decisions.append(entry)
+            if entry.get("kind") == "decision":
+                by_seq[entry["seq"]] = entry
+                if entry.get("decision") == "allow":
+                    latest_allow[str(entry.get("digest"))] = entry
+        elif entry.get("kind") == "outcome":
+            allowed = by_seq.get(entry.get("decision_seq", -1)) or latest_allow.get(str(entry.get("digest")))
+            if allowed is not None:
+                allowed["outcome"] = {key: value for key, value in entry.items() if key not in _OUTCOME_SHARED}
+    yield from decisions
     for path in spool_files(home.spool_file):
         for facts in read_spool_file(path):
             # Not in the log yet: the service takes these in when it next starts.
             yield {"ts": facts.decided_at, "pending": True, **facts.model_dump(mode="json", exclude_none=True)}
+
+
+_OUTCOME_SHARED = frozenset({"v", "prev", "kind", "server", "tool", "request_id", "digest", "method"})
+
+
+def _outcome_text(outcome: dict[str, Any] | None) -> str:
+    if outcome is None:
+        return ""
+    findings = outcome.get("findings_total", 0)
+    what = "isError result" if outcome.get("is_error") else str(outcome.get("outcome"))
+    return f"  -> {what}, {outcome.get('size')} bytes" + (f", {findings} finding(s)" if findings else "")
 
 
 def _log(args: argparse.Namespace, home: Home) -> int:
@@ -389,7 +422,7 @@ def _log_show(args: argparse.Namespace, home: Home) -> int:
             print(
                 f"{visible(entry.get('ts'))}  {visible(entry.get('decision', '?')):5}  "
                 f"{visible(entry.get('actor', '?')):7}  {visible(entry.get('server'))}/{visible(entry.get('tool'))}  "
-                f"{visible(entry.get('reason'))}{reported}"
+                f"{visible(entry.get('reason'))}{reported}{visible(_outcome_text(entry.get('outcome')))}"
             )
     if not entries and not args.json:
         print(f"No decisions recorded yet in {home.log_file}")

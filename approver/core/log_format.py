@@ -4,8 +4,9 @@ One JSON line per entry: `{"e":ENTRY,"s":SIGNATURE}`.
 
 - ENTRY is canonical JSON (RFC 8785, via `rfc8785`), with `v`, `seq` (0 for the genesis entry), `prev` (hex RFC
   6962 leaf hash of the previous entry; 64 zeros for genesis), `ts` (RFC 3339, UTC, milliseconds) and `kind`
-  (genesis | decision | rule-change | key-rotation). Only a call's arguments may hold floats, which RFC 8785
-  writes in ECMAScript's shortest form; numbers it cannot write are marked (`loggable_arguments`).
+  (genesis | decision | outcome | rule-change | key-rotation …; an outcome follows the allow it names by `digest`
+  and `decision_seq`). Only a call's arguments may hold floats, which RFC 8785 writes in ECMAScript's shortest
+  form; numbers it cannot write are marked (`loggable_arguments`).
 - The entry's leaf hash is SHA-256(0x00 || the ENTRY bytes exactly as stored); the log keeps the RFC 6962 tree
   of all leaf hashes.
 - SIGNATURE is the base64 part of a C2SP signed-note signature line (key id || Ed25519 signature) over the C2SP
@@ -29,7 +30,8 @@ from typing import Annotated, Any
 import rfc8785
 from pydantic import BaseModel, ConfigDict, Field
 
-from approver.core.models import Actor, Decision, Requester, ToolCall, Verdict
+from approver.core.models import TOOLS_CALL, Actor, Decision, Requester, ToolCall, Verdict
+from approver.core.results import ResultReport
 from approver.core.tlog import (
     SIGNATURE_PREFIX,
     KeyFormatError,
@@ -77,6 +79,7 @@ class DecisionFacts(BaseModel):
     shown_digest: str | None = None  # a person decided: the digest of the text they saw
     spool_session: str | None = None  # spooled by a proxy: its session, and the line's number within it
     spool_seq: Annotated[int, Field(ge=1, le=_SAFE_INTEGER)] | None = None
+    method: str | None = None  # the request's method when it is not tools/call (resources/read, …)
 
     @classmethod
     def of(cls, call: ToolCall, verdict: Verdict, *, by_proxy: bool = False) -> DecisionFacts:
@@ -95,7 +98,25 @@ class DecisionFacts(BaseModel):
             requester=None if by_proxy else call.requester,
             decided_at=rfc3339_now() if by_proxy else None,
             arguments=None if by_proxy else call.arguments,  # a proxy cannot redact: it holds no key
+            method=None if call.method == TOOLS_CALL else call.method,
         )
+
+
+def outcome_body(call: ToolCall, report: ResultReport, decision_seq: int | None) -> dict[str, Any]:
+    """An outcome entry's fields: which call (by its request digest, and the seq of the allow that let it through),
+    and what came back — size, digest, isError and findings, never the content."""
+    body: dict[str, Any] = {
+        "server": call.server,
+        "tool": call.tool,
+        "request_id": str(call.request_id),
+        "digest": call.digest,
+        **report.model_dump(mode="json", exclude_none=True),
+    }
+    if call.method != TOOLS_CALL:
+        body["method"] = call.method
+    if decision_seq is not None:
+        body["decision_seq"] = decision_seq
+    return body
 
 
 def rfc3339_now() -> str:

@@ -52,6 +52,7 @@ class ToolInfo(BaseModel):
     description: str | None = None
     annotations: dict[str, Any] | None = None
     digest: str | None = Field(default=None, description="tool_pins.definition_digest() of `definition`.")
+    input_schema: Any = Field(default=None, description="The tool's inputSchema as listed (a JSON Schema object).")
     definition: dict[str, Any] | None = Field(
         default=None, description="The definition fields as listed (tool_pins.DEFINITION_FIELDS), which pins cover."
     )
@@ -67,8 +68,12 @@ class Requester(BaseModel):
     exe: str | None
 
 
+TOOLS_CALL = "tools/call"
+
+
 class ToolCall(BaseModel):
-    """A `tools/call` the proxy holds until a verdict arrives."""
+    """A request the proxy holds until a verdict arrives: a `tools/call`, or another gated method (`method`),
+    for which `tool` names what it reads (a resource's URI, a prompt's name) and `arguments` are its params."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -91,6 +96,7 @@ class ToolCall(BaseModel):
     requester: Requester | None = Field(
         default=None, description="Set by the service from the socket's peer; whatever a client sends is replaced."
     )
+    method: str = Field(default=TOOLS_CALL, description="The JSON-RPC method held: tools/call, resources/read, …")
 
 
 class Verdict(BaseModel):

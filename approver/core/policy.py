@@ -35,6 +35,7 @@ from urllib.parse import unquote, urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from approver.core.jsonrpc import MalformedMessage, loads_strict
+from approver.core.models import TOOLS_CALL
 
 POLICY_SCHEMA_VERSION: Literal[1] = 1
 REGEX_SUBJECT_LIMIT = 10_000  # longer values are not run through a rule's regex (backtracking is unbounded)
@@ -130,16 +131,49 @@ class RateLimit(BaseModel):
         return self
 
 
+# The requests the proxy holds for a decision. A call to a tool needs a rule (or a person) to allow it; the others
+# (reads of resources and prompts, completions) are allowed and logged unless a rule says otherwise.
+GATED_METHODS = (TOOLS_CALL, "resources/read", "prompts/get", "completion/complete")
+GatedMethod = Literal["tools/call", "resources/read", "prompts/get", "completion/complete"]
+
+
+class SchemaRequirement(StrEnum):
+    VALID = "valid"  # the rule allows only calls whose arguments match the tool's inputSchema
+    ANY = "any"  # the rule allows calls whatever their arguments (the person opted out of the check)
+
+
 class Rule(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # `schema` is a (deprecated) BaseModel attribute, so the field has another Python name; files use "schema".
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", validate_by_alias=True, validate_by_name=True, serialize_by_alias=True
+    )
 
     effect: Effect
+    method: GatedMethod = Field(
+        default="tools/call",
+        description="Which request the rule is about: tools/call, or resources/read, prompts/get, "
+        "completion/complete (allowed and logged when no rule matches).",
+    )
     server: str = Field(default="*", min_length=1, description="Glob over the server name (--name).")
-    tool: str = Field(default="*", min_length=1, description="Glob over the tool name.")
+    tool: str = Field(
+        default="*",
+        min_length=1,
+        description="Glob over the tool name (for resources/read the URI, for prompts/get the prompt's name).",
+    )
     args: dict[str, ArgMatcher] = Field(
         default_factory=dict,
-        description="JSON Pointer (RFC 6901) into the arguments -> matcher; a * step means every element of an "
-        "array (a deny matches if any does; an allow needs a non-empty array and all of them).",
+        description="JSON Pointer (RFC 6901) into the arguments (for methods other than tools/call: into the "
+        "request's params) -> matcher; a * step means every element of an array (a deny matches if any does; an "
+        "allow needs a non-empty array and all of them).",
+    )
+    uri: ArgMatcher | None = Field(
+        default=None, description="resources/read: a matcher on the resource's URI (the same as args /uri)."
+    )
+    arguments_schema: SchemaRequirement = Field(
+        default=SchemaRequirement.VALID,
+        alias="schema",
+        description='Allow rules for tools/call: "valid" allows only calls whose arguments match the tool\'s '
+        'inputSchema (others are asked); "any" skips that check.',
     )
     expires: datetime | None = Field(default=None, description="RFC 3339 time after which the rule no longer applies.")
     limit: RateLimit | None = Field(default=None, description="Allow rules: how often, before it says ask or deny.")
@@ -579,8 +613,14 @@ class CompiledRule:
         self.server = _compile_glob(rule.server, line_breaks=cautious)
         self.tool = _compile_glob(rule.tool, line_breaks=cautious)
         self.matchers = [_CompiledMatcher(pointer, matcher) for pointer, matcher in rule.args.items()]
+        if rule.uri is not None:
+            self.matchers.append(_CompiledMatcher("/uri", rule.uri))
 
-    def matches(self, server: str, tool: str, arguments: dict[str, Any], context: EvaluationContext) -> bool:
+    def matches(
+        self, server: str, tool: str, arguments: dict[str, Any], context: EvaluationContext, method: str = TOOLS_CALL
+    ) -> bool:
+        if self.rule.method != method:
+            return False
         if self.rule.expires is not None and context.now >= self.rule.expires:
             return False
         if not (self.server.fullmatch(server) and self.tool.fullmatch(tool)):
@@ -660,9 +700,14 @@ class CompiledPolicy:
         return found
 
     def evaluate(
-        self, server: str, tool: str, arguments: dict[str, Any] | None = None, context: EvaluationContext | None = None
+        self,
+        server: str,
+        tool: str,
+        arguments: dict[str, Any] | None = None,
+        context: EvaluationContext | None = None,
+        method: str = TOOLS_CALL,
     ) -> Outcome:
-        return evaluate_layers([self], server, tool, arguments or {}, context or default_context())
+        return evaluate_layers([self], server, tool, arguments or {}, context or default_context(), method=method)
 
 
 def evaluate_layers(
@@ -671,13 +716,16 @@ def evaluate_layers(
     tool: str,
     arguments: dict[str, Any],
     context: EvaluationContext,
+    *,
+    method: str = TOOLS_CALL,
 ) -> Outcome:
-    """The first layer with any matching rule decides, by deny > ask > allow; no match anywhere is ask."""
+    """The first layer with any matching rule decides, by deny > ask > allow; no match anywhere is ask (for
+    tools/call; the caller decides what no match means for the other gated methods)."""
     for layer in layers:
         first: dict[Effect, CompiledRule] = {}
         for compiled in layer.candidates(server, tool):
             effect = compiled.rule.effect
-            if effect in first or not compiled.matches(server, tool, arguments, context):
+            if effect in first or not compiled.matches(server, tool, arguments, context, method):
                 continue
             first[effect] = compiled
             if effect is Effect.DENY:

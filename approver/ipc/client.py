@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 from approver.core.models import Actor, Decision, ToolCall, Verdict
+from approver.core.results import ResultReport
 from approver.core.wording import service_unreachable_reason
 from approver.ipc import protocol
 from approver.ipc.protocol import (
@@ -17,6 +18,7 @@ from approver.ipc.protocol import (
     Hello,
     Holding,
     NotCarriedOut,
+    OutcomeMessage,
     ProtocolError,
     Refused,
     StatusReply,
@@ -166,6 +168,7 @@ class DecisionClient:
         self._tasks = TaskSet()
         self.spool = ProxySpool(home.spool_file)  # where denials made without the service are recorded
         self._screenings: dict[int, asyncio.Future[list[str]]] = {}  # tools-listed reports awaiting an answer
+        self.redact_results = False  # what the service last said about redacting secrets in results
 
     async def decide(self, ref: int, call: ToolCall, on_holding: Callable[[Holding], object] | None = None) -> Outcome:
         """The verdict on a call. `on_holding` runs when the service says a person is deciding."""
@@ -283,6 +286,15 @@ class DecisionClient:
         if question is not None:  # asked and not yet answered
             self._abandon(ref, question, Actor.NONE, reason)
 
+    def report_outcome(self, ref: int, report: ResultReport) -> bool:
+        """Tell the service what came back for an allowed call; False when there is no connection to tell. Only
+        the connection the allow came on can report it (a reconnect loses it: the decision entry still stands)."""
+        writer = self._writer
+        if writer is None or writer.is_closing():
+            return False
+        writer.write(protocol.encode(OutcomeMessage(ref=ref, report=report)))
+        return True
+
     def _give_up(self, ref: int, actor: Literal[Actor.TIMEOUT, Actor.NONE], detail: str, reason: str) -> Outcome:
         question = self._questions.pop(ref)
         self._abandon(ref, question, actor, f"the proxy denied it: {detail}")
@@ -353,7 +365,7 @@ class DecisionClient:
             reader, writer = await connect_to_service(self.home, self.timeouts.connect)
             tally = self.spool.unreported()
             try:
-                await _handshake(
+                welcome = await _handshake(
                     reader,
                     writer,
                     Hello(role="proxy", pid=os.getpid(), server=self.server, spooled=tally),
@@ -365,6 +377,7 @@ class DecisionClient:
             if tally is not None:
                 self.spool.reported = tally.count  # a service that welcomed us has checked them
             self._writer = writer
+            self.redact_results = welcome.redact_results
             self._connection_lost = asyncio.Event()
             self._tasks.spawn(self._read_replies(reader, writer), name="ipc-replies")
 
@@ -385,6 +398,7 @@ class DecisionClient:
                         self._late_answer(message, writer)  # an answer to a question we gave up on
                         continue
                     if isinstance(message, VerdictMessage):
+                        self.redact_results = message.redact_results
                         # A verdict at once (a rule decided) is its own acknowledgement.
                         if not question.holding.done():
                             question.holding.set_result(Holding(ref=message.ref, deadline_ms=0))

@@ -10,6 +10,8 @@
     withdraw {ref, reason}            ->                                    (the call no longer needs a decision)
     not-carried-out {ref, actor, reason} ->                                 (an allow came after the proxy had
                                                                              denied or withdrawn the call)
+    outcome {ref, report}             ->                                    (what the server answered to a call
+                                                                             allowed on this connection)
     status {}                         ->
                                       <-    status {pid, home, mode, proxies, policy, alarms}
     activate {}                       ->                                    (a second launch of the desktop app)
@@ -34,8 +36,9 @@ from typing import Annotated, Any, Literal, TypeAlias
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from approver.core.models import Actor, ToolCall, Verdict
+from approver.core.results import ResultReport
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 2: not-carried-out, outcome, tools-listed/-screened, spool tallies in hello
 # A decide carries the call's arguments: up to the 256 MiB line the proxy relays, plus what the proxy adds (the
 # tool's description and annotations, roots). Anything longer is cut off, and the call denied.
 MAX_MESSAGE_BYTES = 272 * 1024 * 1024
@@ -73,6 +76,7 @@ class Welcome(_Message):
     v: int = PROTOCOL_VERSION
     service: str
     mode: Literal["headless", "desktop"]
+    redact_results: bool = False  # replace secrets in results before the client gets them (a setting)
 
 
 class Refused(_Message):
@@ -99,6 +103,7 @@ class VerdictMessage(_Message):
     type: Literal["verdict"] = "verdict"
     ref: int
     verdict: Verdict
+    redact_results: bool = False  # the setting as it is now: a change applies from the next verdict on
 
 
 class WithdrawMessage(_Message):
@@ -138,6 +143,14 @@ class ToolsScreened(_Message):
     hidden: list[str]
 
 
+class OutcomeMessage(_Message):
+    """What came back for a call allowed on this connection (facts about the response, never its content)."""
+
+    type: Literal["outcome"] = "outcome"
+    ref: int
+    report: ResultReport
+
+
 class StatusRequest(_Message):
     type: Literal["status"] = "status"
 
@@ -172,6 +185,7 @@ IpcMessage: TypeAlias = Annotated[
     | VerdictMessage
     | WithdrawMessage
     | NotCarriedOut
+    | OutcomeMessage
     | StatusRequest
     | StatusReply
     | Activate

@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 
 from approver.core.log_format import DecisionFacts
+from approver.core.results import inspect_response
 from approver.ipc.client import DecisionClient, Timeouts
 from approver.ipc.protocol import Holding
 from approver.platform.aio import TaskSet
@@ -28,6 +29,7 @@ from approver.proxy.relay import (
     AskDecision,
     CloseServerInput,
     Command,
+    Observed,
     Relay,
     Report,
     ToClient,
@@ -38,6 +40,7 @@ from approver.proxy.relay import (
 
 STDOUT, STDERR = 1, 2
 KEEPALIVE_INTERVAL = 10.0  # seconds between progress notifications while a person decides
+OUTCOME_PATIENCE = 5.0  # seconds, at exit, for the outcomes still being inspected to reach the service
 
 
 @dataclass(frozen=True)
@@ -212,6 +215,7 @@ class _Server(asyncio.SubprocessProtocol):
 
     def pipe_data_received(self, fd: int, data: bytes) -> None:
         if fd == STDOUT:
+            self.proxy.relay.redact_results = self.proxy.decisions.redact_results  # as the service last said
             self.proxy.execute(self.proxy.relay.server_data(data))
         elif fd == STDERR:
             self.proxy.server_stderr(data)
@@ -234,11 +238,14 @@ class Proxy:
     def __init__(self, options: ProxyOptions, home: Home) -> None:
         self.options = options
         self.relay = Relay(options.name, options.command, quarantine=options.quarantine)
+        # Markers for secrets found in results: fingerprints that correlate only within this proxy's run.
+        self.relay.redaction_key = os.urandom(32)
         self.decisions = DecisionClient(home, options.name, options.timeouts)
         self.home = home
         self.client_gone = asyncio.Event()
         self._tasks = TaskSet()
         self._questions: dict[int, asyncio.Task[None]] = {}
+        self._outcomes: set[asyncio.Task[None]] = set()  # responses being inspected and reported
         self._server: asyncio.SubprocessTransport | None = None
         self._server_protocol: _Server | None = None
         self._client_input: _ClientInput | None = None
@@ -280,6 +287,8 @@ class Proxy:
         try:
             return await self._until_server_ends()
         finally:
+            if self._outcomes:  # the last responses' outcomes, so that the log has one for every forwarded call
+                await asyncio.wait(self._outcomes, timeout=OUTCOME_PATIENCE)
             await self._tasks.cancel_all()
             await self.decisions.close()
             await self._output.close()
@@ -314,6 +323,7 @@ class Proxy:
         # Messages bound for the same side leave in one write: a burst of pipelined requests costs one syscall.
         to_server: list[bytes] = []
         to_client: list[bytes] = []
+        observed: list[Observed] = []
         for command in commands:
             if isinstance(command, ToClient):
                 to_client.append(command.data)
@@ -330,6 +340,8 @@ class Proxy:
                 self._tasks.spawn(self._report_tools(command), name=f"tools-listed-{command.listing}")
             elif isinstance(command, Report):
                 self.report(command.text)
+            elif isinstance(command, Observed):
+                observed.append(command)
             elif isinstance(command, CloseServerInput) and not self.client_gone.is_set():
                 self.client_gone.set()
                 self._tasks.spawn(self._stop_server(), name="stop-server")
@@ -338,6 +350,10 @@ class Proxy:
         if to_client:
             assert self._output is not None
             self._output.send(to_client)
+        for seen in observed:  # after the response has been sent on: recording it never delays the client
+            task = self._tasks.spawn(self._report_outcome(seen), name=f"outcome-{seen.hold}")
+            self._outcomes.add(task)
+            task.add_done_callback(self._outcomes.discard)
 
     def _send_to_server(self, messages: list[bytes]) -> None:
         assert self._server is not None
@@ -427,6 +443,21 @@ class Proxy:
         )
         if command.held:
             self.execute(self.relay.screened(command.listing, hidden))
+
+    async def _report_outcome(self, seen: Observed) -> None:
+        """Inspect what came back for a forwarded call (in a thread: a large result takes a while) and tell the
+        service, which logs it next to the allow. A proxy killed before this runs leaves that outcome unrecorded."""
+        try:
+            report = await asyncio.to_thread(inspect_response, seen.raw, seen.response, self.relay.redaction_key)
+        except Exception as exc:  # an unreadable result is still relayed; only its record is missing
+            self.report(f"could not inspect the result of '{seen.call.tool}': {exc}")
+            return
+        report = report.model_copy(update={"redacted": seen.redacted})
+        secrets = sorted({finding.what for finding in report.findings if finding.kind == "secret"})
+        if secrets and not seen.redacted:
+            self.report(f"the result of '{seen.call.tool}' holds what looks like secrets ({', '.join(secrets)})")
+        if not self.decisions.report_outcome(seen.hold, report):
+            self.report(f"the outcome of '{seen.call.tool}' was not logged: MCP Approver is not connected")
 
     async def _keep_client_waiting(self, hold: int, holding: Holding) -> None:
         deadline = time.monotonic() + holding.deadline_ms / 1000

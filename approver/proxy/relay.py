@@ -8,6 +8,9 @@ Rules it keeps:
 - Every message that is not gated reaches the other side as the exact bytes that came in.
 - A `tools/call` request is held; only an allow verdict whose digest matches the held bytes releases those very
   bytes. Anything else (deny, mismatch, error) answers the client with an isError result and forwards nothing.
+  So are `resources/read`, `prompts/get` and `completion/complete` (a denial is a JSON-RPC error for those).
+- The response to each forwarded request is passed on untouched and then reported (`Observed`) for the log;
+  only with `redact_results` on is a response whose result holds secrets re-serialised, redacted, before it goes.
 - A request the server can no longer answer (it exited) is answered with an error instead of hanging.
 - Every `tools/list` result is read (never changed) and reported, so the service pins each tool's definition.
   With quarantine on, that one response is held until the service says which tools are not accepted yet, and
@@ -33,6 +36,7 @@ from approver.core.jsonrpc import (
     Response,
 )
 from approver.core.models import (
+    TOOLS_CALL,
     Actor,
     ClientInfo,
     Decision,
@@ -42,11 +46,12 @@ from approver.core.models import (
     Verdict,
     request_digest,
 )
+from approver.core.policy import GATED_METHODS
+from approver.core.results import redact_response
 from approver.core.tool_pins import definition_digest, definition_of
 from approver.core.wording import denial_text
 from approver.proxy.framing import DEFAULT_MAX_LINE, LineFramer, Oversized
 
-GATED_METHODS = frozenset({"tools/call"})
 STATELESS_VERSION_KEY = "io.modelcontextprotocol/protocolVersion"
 STATELESS_CLIENT_KEY = "io.modelcontextprotocol/clientInfo"
 STATELESS_SERVER_KEY = "io.modelcontextprotocol/serverInfo"  # in a 2026-07-28 result's _meta
@@ -100,7 +105,19 @@ class ToolsListed:
     held: bool
 
 
-Command: TypeAlias = ToServer | ToClient | AskDecision | Withdraw | Report | CloseServerInput | ToolsListed
+@dataclass(frozen=True, slots=True)
+class Observed:
+    """The server answered a request that was held and then forwarded: what came back, for the log's outcome entry.
+    Carried out after the response was sent on (it never delays the client)."""
+
+    hold: int
+    call: ToolCall
+    raw: bytes  # the server's line, exactly as it wrote it
+    response: dict[str, Any]
+    redacted: bool  # the client got a redacted copy (the redact-results setting)
+
+
+Command: TypeAlias = ToServer | ToClient | AskDecision | Withdraw | Report | CloseServerInput | ToolsListed | Observed
 
 
 @dataclass(slots=True)
@@ -148,6 +165,11 @@ class Relay:
         self._client_gone = False
         self._listing_ids = itertools.count(1)
         self._held_lists: dict[int, dict[str, Any]] = {}  # quarantine: tools/list responses awaiting screening
+        # Held requests that were forwarded and await the server's answer: id key -> (hold, call).
+        self._forwarded: dict[tuple[str, RequestId], tuple[int, ToolCall]] = {}
+        # Replace secrets in forwarded calls' results before the client sees them; the key makes their markers.
+        self.redact_results = False
+        self.redaction_key = b""
 
     # -- inspection (for the driver and tests) -------------------------------------------------------------
 
@@ -285,6 +307,9 @@ class Relay:
     # -- holding and deciding -------------------------------------------------------------------------------------
 
     def _hold(self, line: bytes, request: Request, commands: list[Command]) -> None:
+        if request.method != TOOLS_CALL:
+            self._hold_other(line, request, commands)
+            return
         name = request.params.get("name")
         arguments = request.params.get("arguments", {})
         if not isinstance(name, str) or not isinstance(arguments, dict):
@@ -320,6 +345,30 @@ class Relay:
         token = meta.get("progressToken") if isinstance(meta, dict) else None
         valid_token = token if isinstance(token, str | int) and not isinstance(token, bool) else None
         self._held[hold] = _Held(request.id, line, call, valid_token)
+        commands.append(AskDecision(hold, call))
+
+    def _hold_other(self, line: bytes, request: Request, commands: list[Command]) -> None:
+        """resources/read, prompts/get, completion/complete: named by what they read, matched on their params."""
+        params = {key: value for key, value in request.params.items() if key != "_meta"}
+        ref = params.get("ref")
+        subject = params.get("uri") if request.method == "resources/read" else params.get("name")
+        if request.method == "completion/complete" and isinstance(ref, dict):
+            subject = ref.get("uri") if ref.get("type") == "ref/resource" else ref.get("name")
+        self._learn_from_request(request)
+        call = ToolCall(
+            server=self.server,
+            server_command=self.server_command,
+            client=self._facts.client,
+            tool=subject if isinstance(subject, str) else "",
+            arguments=params,
+            request_id=request.id,
+            digest=request_digest(line),
+            era=self._facts.era,
+            roots=self._facts.roots,
+            method=request.method,
+        )
+        hold = next(self._hold_ids)
+        self._held[hold] = _Held(request.id, line, call)
         commands.append(AskDecision(hold, call))
 
     def _cancel_held(self, notification: Notification, commands: list[Command]) -> bool:
@@ -360,11 +409,14 @@ class Relay:
             )
             commands.append(Report(f"refused an approval bound to another request for '{held.call.tool}'"))
         if verdict.decision is Decision.ALLOW:
-            self._in_flight[jsonrpc.id_key(held.request_id)] = (held.request_id, "tools/call")
+            key = jsonrpc.id_key(held.request_id)
+            self._in_flight[key] = (held.request_id, held.call.method)
+            self._forwarded[key] = (hold, held.call)
             commands.append(ToServer(held.forwarded))
         else:
-            text = denial_text(self.server, held.call.tool, verdict)
-            if held.call.task:
+            text = denial_text(self.server, held.call.tool, verdict, held.call.method)
+            if held.call.task or held.call.method != TOOLS_CALL:
+                # Only a tools/call answers with a result a model reads; other methods' results are data.
                 # A task-augmented call expects a task back; clients reject an isError result there.
                 answer = jsonrpc.error_response(held.request_id, CALL_DENIED, text)
             else:
@@ -389,8 +441,11 @@ class Relay:
                 preview = frame[:200].decode("utf-8", "replace")
                 commands.append(Report(f"server wrote a non-JSON line to stdout; not forwarded: {preview}"))
                 continue
+            observed: list[Command] = []
             items = value if isinstance(value, list) else [value]
-            listed = [self._observe_server_message(item) for item in items]
+            seen = [self._observe_server_message(item, frame, observed) for item in items]
+            listed = [tools for tools, _ in seen]
+            redacted = [rewritten for _, rewritten in seen]
             held = self.quarantine and not isinstance(value, list) and listed[0] is not None
             for tools in listed:
                 if tools is not None:
@@ -400,10 +455,18 @@ class Relay:
                     commands.append(ToolsListed(listing, tools, self._facts.server_info, held))
             if held:
                 continue  # forwarded once the service has screened it
+            if any(item is not None for item in redacted):
+                # Only this response is re-serialised: everything else still passes as the exact bytes.
+                items = [new if new is not None else old for new, old in zip(redacted, items, strict=True)]
+                commands.append(Report("redacted secrets from a result before passing it on (redact-results is on)"))
             if self.quarantine and any(tools is not None for tools in listed):
                 commands.extend(self._hide_listings_in_batch(items, listed))
+            elif any(item is not None for item in redacted):
+                sent = jsonrpc.encode_sorted(items) if isinstance(value, list) else jsonrpc.encode(items[0])
+                commands.append(ToClient(sent))
             else:
                 commands.append(ToClient(frame))
+            commands.extend(observed)
         return commands
 
     @staticmethod
@@ -439,26 +502,35 @@ class Relay:
         commands.append(ToClient(jsonrpc.encode({**response, "result": {**result, "tools": kept}})))
         return commands
 
-    def _observe_server_message(self, value: Any) -> list[dict[str, Any]] | None:
-        """Learn from one server message; returns the tools when it answers a client's tools/list."""
+    def _observe_server_message(
+        self, value: Any, frame: bytes, observed: list[Command]
+    ) -> tuple[list[dict[str, Any]] | None, dict[str, Any] | None]:
+        """Learn from one message the server sent. Returns the tools when it answers a client's tools/list, and a
+        redacted copy when it is a forwarded call's result that must not reach the client as it is."""
         if not isinstance(value, dict):
-            return None
+            return None, None
         if "method" in value:
             raw_id = value.get("id")
             if value["method"] == "roots/list" and isinstance(raw_id, str | int) and not isinstance(raw_id, bool):
                 self._facts.roots_requests.add(jsonrpc.id_key(raw_id))
-            return None
+            return None, None
         raw_id = value.get("id")
         if isinstance(raw_id, bool) or not isinstance(raw_id, str | int):
-            return None
+            return None, None
         entry = self._in_flight.pop(jsonrpc.id_key(raw_id), None)
-        if entry is None:
-            return None
-        if entry[1] in ("initialize", "server/discover", "tools/list"):
-            self._learn_server_info(value.get("result"))
-        if entry[1] == "tools/list":
-            return self._learn_tools(value.get("result"))
-        return None
+        tools = None
+        if entry is not None:
+            if entry[1] in ("initialize", "server/discover", "tools/list"):
+                self._learn_server_info(value.get("result"))
+            if entry[1] == "tools/list":
+                tools = self._learn_tools(value.get("result"))
+        forwarded = self._forwarded.pop(jsonrpc.id_key(raw_id), None)
+        if forwarded is None:
+            return tools, None
+        hold, call = forwarded
+        rewritten = redact_response(value, self.redaction_key) if self.redact_results else None
+        observed.append(Observed(hold, call, frame, value, redacted=rewritten is not None))
+        return tools, rewritten
 
     def _learn_server_info(self, result: Any) -> None:
         """The server's name for itself: in its initialize result, or (2026-07-28) in any result's _meta."""
@@ -484,6 +556,7 @@ class Relay:
                     annotations=annotations if isinstance(annotations, dict) else None,
                     digest=definition_digest(definition),
                     definition=definition,
+                    input_schema=tool.get("inputSchema"),
                 )
                 listed.append(definition)
         return listed
@@ -499,6 +572,9 @@ class Relay:
         self._server_exit = detail
         if self._from_server.pending:
             commands.append(Report("the server exited in the middle of a message; dropped"))
+        # Forwarded requests the server never answered: their outcome is that nothing came back.
+        commands.extend(Observed(hold, call, b"", {}, redacted=False) for hold, call in self._forwarded.values())
+        self._forwarded.clear()
         if self._client_gone:
             self._in_flight.clear()
             return commands

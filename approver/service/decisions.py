@@ -6,13 +6,16 @@ import asyncio
 import itertools
 import sys
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Protocol
 
 from approver.core.approval import ApprovalRequest, HumanAnswer, Scope
-from approver.core.log_format import DecisionFacts
-from approver.core.models import Actor, Decision, ToolCall, Verdict
-from approver.core.policy import DefinitionFacts, Effect, Outcome, rule_key
+from approver.core.arguments import ArgumentCheck, SchemaChecker
+from approver.core.log_format import DecisionFacts, outcome_body
+from approver.core.models import TOOLS_CALL, Actor, Decision, ToolCall, Verdict
+from approver.core.policy import DefinitionFacts, Effect, Outcome, SchemaRequirement, rule_key
+from approver.core.results import ResultReport
 from approver.core.risk import RiskContext, assess
 from approver.core.tool_pins import DefinitionChange
 from approver.ipc.protocol import ToolsListedMessage
@@ -25,6 +28,7 @@ from approver.service.tools_seen import ToolsSeen
 
 HEADLESS_DEADLINE_MS = 5_000
 RUG_PULL_HEADLESS = "the tool's definition changed since it was accepted; accept it in the MCP Approver app"
+ALLOWS_REMEMBERED = 10_000  # allow entries an outcome can still name by seq (older outcomes link by digest only)
 
 
 class Approver(Protocol):
@@ -71,6 +75,9 @@ class DecisionService:
         self.rates: RecentCounts[tuple[str, str]] = RecentCounts()  # calls per (server, tool), for risk
         self.grants: list[Grant] = []
         self.lockdown = False  # set by the desktop app: deny every call without asking, whatever the rules say
+        self.schemas = SchemaChecker()
+        self.redact_results = False  # proxies replace secrets in results before the client gets them
+        self._allow_seqs: OrderedDict[str, int] = OrderedDict()  # request digest -> seq of its allow entry
         self._request_ids = itertools.count(1)
 
     @property
@@ -182,20 +189,31 @@ class DecisionService:
         except Exception as exc:  # nothing takes effect here; the proxy's spooled denial still records it
             print(f"approver: could not write the decision log: {exc}", file=sys.stderr)
 
+    def outcome(self, call: ToolCall, report: ResultReport) -> None:
+        """Record what came back for a forwarded call, linked to the allow that let it through."""
+        try:
+            self.log.append_event("outcome", outcome_body(call, report, self._allow_seqs.pop(call.digest, None)))
+        except Exception as exc:  # the response has already reached the client; only the record is missing
+            print(f"approver: could not write an outcome to the decision log: {exc}", file=sys.stderr)
+
     def _request(self, call: ToolCall, approver: Approver) -> ApprovalRequest:
         change, definition = self._definition(call)
-        outcome = self.policies.evaluate(call.server, call.tool, call.arguments, definition)
-        status = self.tools_seen.observe(call) if self.tools_seen else ("known" if call.tool_info else "undescribed")
+        outcome = self.policies.evaluate(call.server, call.tool, call.arguments, definition, call.method)
+        check = self.check_arguments(call)
+        rule_said = outcome.explain() + ("" if check is None or check.valid else f"; {check.explain()}")
+        if change is not None and outcome.effect is Effect.ALLOW:
+            rule_said += ", but not for a tool redefined since it was accepted: allowing accepts the new definition"
+        if call.method != TOOLS_CALL:
+            status = "undescribed"  # a resource or prompt read: no tool definition to compare
+        elif self.tools_seen:
+            status = self.tools_seen.observe(call)
+        else:
+            status = "known" if call.tool_info else "undescribed"
         return ApprovalRequest(
             id=next(self._request_ids),
             call=call,
             risk=assess(call, self._risk_context(call)),
-            rule_said=outcome.explain()
-            + (
-                ", but not for a tool redefined since it was accepted: allowing accepts the new definition"
-                if change is not None and outcome.effect is Effect.ALLOW
-                else ""
-            ),
+            rule_said=rule_said,
             tool_status=status,
             definition_change=change,
             deadline_at=time.time() + approver.deadline_ms / 1000,
@@ -241,10 +259,14 @@ class DecisionService:
 
     def _recorded(self, call: ToolCall, verdict: Verdict, shown_digest: str | None = None) -> Verdict:
         try:
-            self.log.append(DecisionFacts.of(call, verdict).model_copy(update={"shown_digest": shown_digest}))
+            seq = self.log.append(DecisionFacts.of(call, verdict).model_copy(update={"shown_digest": shown_digest}))
         except Exception as exc:  # a decision that is not on record must not take effect
             print(f"approver: could not write the decision log: {exc}", file=sys.stderr)
             return self._failure(call, f"the decision could not be recorded in the log ({exc})")
+        if verdict.decision is Decision.ALLOW:
+            self._allow_seqs[call.digest] = seq
+            if len(self._allow_seqs) > ALLOWS_REMEMBERED:
+                self._allow_seqs.popitem(last=False)
         return verdict
 
     @staticmethod
@@ -257,7 +279,14 @@ class DecisionService:
                 decision=Decision.DENY, actor=Actor.NONE, reason="MCP Approver is in lockdown", digest=call.digest
             )
         change, definition = self._definition(call)
-        outcome: Outcome = self.policies.evaluate(call.server, call.tool, call.arguments, definition)
+        outcome: Outcome = self.policies.evaluate(call.server, call.tool, call.arguments, definition, call.method)
+        if outcome.rule is None and call.method != TOOLS_CALL:
+            return Verdict(
+                decision=Decision.ALLOW,
+                actor=Actor.RULE,
+                reason=f"no rule matches; {call.method} is allowed (and logged) by default",
+                digest=call.digest,
+            )
         if change is not None and outcome.effect is not Effect.DENY:
             # A rug pull: nothing auto-approves a tool redefined since it was accepted; a deny rule still denies.
             if self.approver is not None:
@@ -269,7 +298,9 @@ class DecisionService:
                 digest=call.digest,
                 rule=outcome.rule_label,
             )
-        if outcome.effect is not Effect.ASK:
+        # An allow rule speaks for calls the tool's own schema accepts; any other call goes to the person.
+        schema_problem = self._schema_problem(call, outcome)
+        if outcome.effect is not Effect.ASK and schema_problem is None:
             decision = Decision.ALLOW if outcome.effect is Effect.ALLOW else Decision.DENY
             key = rule_key(outcome)
             if decision is Decision.ALLOW and key is not None and outcome.rule and outcome.rule.limit:
@@ -285,7 +316,7 @@ class DecisionService:
         self.grants = [grant for grant in self.grants if grant.until is None or now < grant.until]
         # Grants answer only calls no rule spoke about: an explicit ask rule, or a rate limit's ask, still asks.
         for grant in self.grants if outcome.rule is None else ():
-            if grant.covers(call, now):
+            if grant.covers(call, now) and self._schema_problem(call, None) is None:
                 return Verdict(
                     decision=Decision.ALLOW,
                     actor=Actor.HUMAN,
@@ -295,7 +326,8 @@ class DecisionService:
         if self.approver is not None:
             return None
         problem = self.policies.problem
-        why = outcome.explain() + (f"; {problem}" if problem else "")
+        why = outcome.explain() + (f", but {schema_problem}" if schema_problem else "")
+        why += f"; {problem}" if problem else ""
         return Verdict(
             decision=Decision.DENY,
             actor=Actor.NONE,
@@ -303,3 +335,21 @@ class DecisionService:
             digest=call.digest,
             rule=outcome.rule_label,
         )
+
+    def check_arguments(self, call: ToolCall) -> ArgumentCheck | None:
+        """The call's arguments against its tool's listed inputSchema; None for methods other than tools/call."""
+        if call.method != TOOLS_CALL:
+            return None
+        info = call.tool_info
+        return self.schemas.check(info.input_schema if info else None, call.arguments, listed=info is not None)
+
+    def _schema_problem(self, call: ToolCall, outcome: Outcome | None) -> str | None:
+        """Why an allow (by `outcome`'s rule, or by a grant when None) must not take this call without a person."""
+        if outcome is not None and (
+            outcome.effect is not Effect.ALLOW
+            or outcome.rule is None
+            or outcome.rule.arguments_schema is SchemaRequirement.ANY
+        ):
+            return None
+        check = self.check_arguments(call)
+        return None if check is None or check.valid else check.explain()

@@ -34,6 +34,7 @@ from typing import Any
 
 from approver.core.jsonrpc import MalformedMessage, loads_strict
 from approver.core.log_format import rfc3339_now
+from approver.core.models import TOOLS_CALL
 from approver.core.policy import (
     EMPTY_POLICY,
     CompiledPolicy,
@@ -315,9 +316,14 @@ class PolicyStore:
         return self._effective
 
     def evaluate(
-        self, server: str, tool: str, arguments: dict[str, Any], definition: DefinitionFacts | None = None
+        self,
+        server: str,
+        tool: str,
+        arguments: dict[str, Any],
+        definition: DefinitionFacts | None = None,
+        method: str = TOOLS_CALL,
     ) -> Outcome:
-        return evaluate_layers(self.current().layers, server, tool, arguments, self.context(definition))
+        return evaluate_layers(self.current().layers, server, tool, arguments, self.context(definition), method=method)
 
     def context(self, definition: DefinitionFacts | None = None) -> EvaluationContext:
         moment = time.monotonic()

@@ -27,6 +27,8 @@ async def running_service(
     policy_file: Path | None,
     approver: Approver | None = None,
     mode: Literal["headless", "desktop"] = "headless",
+    *,
+    redact_results: bool = False,
 ) -> AsyncIterator[DecisionServer]:
     """The service, up and listening, for the duration of the block.
 
@@ -67,6 +69,7 @@ async def running_service(
                 log_event=log.append_event, history=read_entries(home.log_file), accept_pin=pins.accept_definition
             )
             service = DecisionService(policies, log, approver, pins, definitions)
+            service.redact_results = redact_results
             server = DecisionServer(home, service, mode)
             await server.start()
             try:
@@ -79,8 +82,8 @@ async def running_service(
         lock.release()
 
 
-async def serve_headless(home: Home, policy_file: Path | None) -> None:
-    async with running_service(home, policy_file) as server:
+async def serve_headless(home: Home, policy_file: Path | None, *, redact_results: bool = False) -> None:
+    async with running_service(home, policy_file, redact_results=redact_results) as server:
         print(
             f"MCP Approver decision service (headless) is running for {home.label}.\n"
             f"  socket: {home.socket_path}\n  policy: {server.service.policies.describe()}\n"

@@ -42,6 +42,7 @@ from approver.ipc.protocol import (
     Hello,
     Holding,
     NotCarriedOut,
+    OutcomeMessage,
     ProtocolError,
     Refused,
     StatusReply,
@@ -348,7 +349,7 @@ class DecisionServer:
             call = message.call.model_copy(update={"requester": connection.requester})
             verdict = self.service.decide_without_asking(call)
             if verdict is not None:  # most calls: answered here, in one message, without a task
-                writer.write(protocol.encode(VerdictMessage(ref=message.ref, verdict=verdict)))
+                writer.write(protocol.encode(self._verdict_message(message.ref, verdict)))
                 connection.allows.sent(message.ref, call, verdict)
             else:
                 asking = self._tasks.spawn(
@@ -368,6 +369,10 @@ class DecisionServer:
             allowed = connection.allows.take(message.ref)
             if allowed is not None:
                 self.service.not_carried_out(allowed, message.actor, message.reason)
+        elif isinstance(message, OutcomeMessage):
+            forwarded = connection.allows.take(message.ref)
+            if forwarded is not None:  # only a call this connection was allowed has an outcome
+                self.service.outcome(forwarded, message.report)
         elif isinstance(message, ToolsListedMessage):
             hidden = self.service.tools_listed(message)
             writer.write(protocol.encode(ToolsScreened(ref=message.ref, hidden=hidden)))
@@ -393,7 +398,10 @@ class DecisionServer:
             )
             writer.write(protocol.encode(Refused(reason=reason)))
             return None
-        writer.write(protocol.encode(Welcome(service=f"mcp-approver {__version__}", mode=self.mode)))
+        welcome = Welcome(
+            service=f"mcp-approver {__version__}", mode=self.mode, redact_results=self.service.redact_results
+        )
+        writer.write(protocol.encode(welcome))
         return hello
 
     async def _ask(
@@ -415,8 +423,11 @@ class DecisionServer:
             in_progress.pop(ref, None)
             self._started.discard(this)
         if not writer.is_closing():
-            writer.write(protocol.encode(VerdictMessage(ref=ref, verdict=verdict)))
+            writer.write(protocol.encode(self._verdict_message(ref, verdict)))
             allows.sent(ref, call, verdict)
+
+    def _verdict_message(self, ref: int, verdict: Verdict) -> VerdictMessage:
+        return VerdictMessage(ref=ref, verdict=verdict, redact_results=self.service.redact_results)
 
     def status(self) -> StatusReply:
         return StatusReply(

@@ -69,6 +69,7 @@ class DesktopApp:
         self.queue.presence = self.presence
         self._cancel_settings_proof: Callable[[], None] | None = None
         approver.apply(self.settings)
+        self.service.redact_results = self.settings.redact_results
         in_force = widenings(AppSettings(), self.settings)
         if loaded.trusted and in_force:
             # Sealed, but wider than the defaults: on record at every start, so a seal forged with the keyring's
@@ -225,6 +226,7 @@ class DesktopApp:
         self.settings = settings
         self.settings_problem = None
         self.approver.apply(settings)
+        self.service.redact_results = settings.redact_results
         try:
             self.settings_store.save(settings)
         except (OSError, KeyStoreError) as exc:

@@ -57,6 +57,19 @@ def _rule_change(entry: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def _result(entry: dict[str, Any]) -> str:
+    """What came back for a forwarded call (the entry holds facts about the response, never its content)."""
+    what = "an isError result" if entry.get("is_error") else str(entry.get("outcome", "?"))
+    text = f"{what}, {entry.get('size', '?')} bytes, for decision #{entry.get('decision_seq', '?')}"
+    findings = entry.get("findings")
+    if isinstance(findings, list) and findings:
+        kinds = sorted({f"{f.get('kind')} {f.get('what')}" for f in findings if isinstance(f, dict)})
+        text += f"; found {entry.get('findings_total', len(findings))}: {', '.join(kinds)}"
+    if entry.get("redacted"):
+        text += "; secrets were redacted before the client got it"
+    return _shown(text)
+
+
 def to_row(entry: dict[str, Any]) -> LogRow:
     kind = str(entry.get("kind", "?"))
     if kind == "decision":
@@ -71,6 +84,9 @@ def to_row(entry: dict[str, Any]) -> LogRow:
     elif kind == "rule-change":
         outcome = kind
         reason = _rule_change(entry)
+    elif kind == "outcome":
+        outcome = kind
+        reason = _result(entry)
     else:
         outcome = kind
         reason = _shown(entry.get("reason"))

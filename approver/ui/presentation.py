@@ -394,6 +394,14 @@ _STATUS_TEXT = {
 }
 
 
+# How the headline words a request that is not a tool call (gated by a `method` rule, or allowed by default).
+_METHOD_VERBS = {
+    "resources/read": "read the resource",
+    "prompts/get": "get the prompt",
+    "completion/complete": "get completions for",
+}
+
+
 def present(request: ApprovalRequest) -> Presentation:
     call = request.call
     flags: list[Flag] = []
@@ -433,7 +441,7 @@ def present(request: ApprovalRequest) -> Presentation:
     )
     return Presentation(
         title=f"MCP Approver — Allow {tool} on {server}?",
-        headline=f"{client} wants to use the tool {tool} on {server}",
+        headline=f"{client} wants to {_METHOD_VERBS.get(call.method, 'use the tool')} {tool} on {server}",
         scope=scope,
         tool_status=request.tool_status,
         risk_level=request.risk.level,

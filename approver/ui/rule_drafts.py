@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 from approver.core.approval import ApprovalRequest
+from approver.core.models import TOOLS_CALL
 from approver.core.policy import Effect
 
 _GLOB_SPECIALS = frozenset("*?[")
@@ -72,6 +73,8 @@ def rule_draft(request: ApprovalRequest, effect: Effect) -> dict[str, object]:
         "server": literal_glob(call.server),
         "tool": literal_glob(call.tool),
     }
+    if call.method != TOOLS_CALL:  # a rule about a resource or prompt read must say so, or it is a tool rule
+        draft["method"] = call.method
     if effect is Effect.ALLOW:
         matchers = {
             pointer: matcher

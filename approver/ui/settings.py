@@ -61,12 +61,18 @@ class AppSettings(BaseModel):
         default=PresenceCheck.CRITICAL_AND_WIDENING,
         description="When allowing needs proof of presence (the system's password dialog, or a code to type).",
     )
+    redact_results: bool = Field(
+        default=False,
+        description="Replace secrets found in tool results before they reach the AI client (the result is "
+        "re-serialised, and says so).",
+    )
 
 
 WIDENING_WORDS = {
     "deadline_action": "allow calls nobody answered",
     "start_at_login": "not start at login",
     "presence_check": "ask for less proof of presence",
+    "redact_results": "let secrets in results through unredacted",
 }
 
 
@@ -79,6 +85,8 @@ def widenings(before: AppSettings, after: AppSettings) -> tuple[str, ...]:
         found.append("start_at_login")
     if after.presence_check.strength < before.presence_check.strength:
         found.append("presence_check")
+    if before.redact_results and not after.redact_results:
+        found.append("redact_results")
     return tuple(found)
 
 

@@ -71,6 +71,8 @@ class GeneralPage(QWidget):
             self.start_at_login.setEnabled(False)
             self.start_at_login.setToolTip("On this system the installer sets up starting at login.")
         self._presence_widgets()
+        self.redact_results = QCheckBox("Redact secrets found in tool results before the AI client gets them")
+        self.redact_results.setAccessibleName("Redact secrets in results")
         self.lockdown = QCheckBox("Lockdown: deny every tool call without asking, whatever the rules say")
         self.lockdown.setAccessibleName("Lockdown")
         self.log_button = QPushButton("Open the &audit log…")
@@ -83,6 +85,7 @@ class GeneralPage(QWidget):
         form.addRow("", self.notifications)
         form.addRow("", self.start_at_login)
         form.addRow("&Ask for proof that it is you:", self.presence_check)
+        form.addRow("", self.redact_results)
         form.addRow("", self.lockdown)
         form.addRow("", self.log_button)
         self.show_settings(settings)
@@ -91,6 +94,7 @@ class GeneralPage(QWidget):
         self.notifications.toggled.connect(self._emit)
         self.start_at_login.toggled.connect(self._emit)
         self.presence_check.currentIndexChanged.connect(self._emit)
+        self.redact_results.toggled.connect(self._emit)
         self.confirm_outside_button.clicked.connect(self.confirm_outside)
         self.keep_mine_button.clicked.connect(self.keep_mine)
         self.lockdown.toggled.connect(self.lockdown_toggled)
@@ -128,7 +132,14 @@ class GeneralPage(QWidget):
 
     def show_settings(self, settings: AppSettings, asked: AppSettings | None = None) -> None:
         """The settings in force; `asked`: settings written outside the app whose widening part waits for a person."""
-        widgets = (self.deadline, self.deadline_action, self.notifications, self.start_at_login, self.presence_check)
+        widgets = (
+            self.deadline,
+            self.deadline_action,
+            self.notifications,
+            self.start_at_login,
+            self.presence_check,
+            self.redact_results,
+        )
         for widget in widgets:
             widget.blockSignals(True)
         self.deadline.setValue(settings.deadline_seconds)
@@ -136,6 +147,7 @@ class GeneralPage(QWidget):
         self.notifications.setChecked(settings.notifications)
         self.start_at_login.setChecked(settings.start_at_login)
         self.presence_check.setCurrentIndex(self.presence_check.findData(settings.presence_check.value))
+        self.redact_results.setChecked(settings.redact_results)
         for widget in widgets:
             widget.blockSignals(False)
         self._hint(settings.deadline_seconds)
@@ -162,6 +174,7 @@ class GeneralPage(QWidget):
             notifications=self.notifications.isChecked(),
             start_at_login=self.start_at_login.isChecked(),
             presence_check=PresenceCheck(self.presence_check.currentData()),
+            redact_results=self.redact_results.isChecked(),
         )
 
     def _hint(self, seconds: int) -> None:

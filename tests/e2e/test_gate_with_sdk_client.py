@@ -19,7 +19,7 @@ from tests.conftest import NODE, SDK_SERVER, SERVER_EVERYTHING, ApproverHome, ch
 
 pytestmark = pytest.mark.e2e
 
-ALLOW_ECHO = {"effect": "allow", "server": "everything", "tool": "echo", "id": "echo-ok"}
+ALLOW_ECHO = {"effect": "allow", "schema": "any", "server": "everything", "tool": "echo", "id": "echo-ok"}
 DENY_ENV = {"effect": "deny", "server": "*", "tool": "get-env", "id": "no-env", "note": "environment holds secrets"}
 
 
@@ -73,7 +73,9 @@ async def test_rules_decide_and_every_decision_is_logged(home: ApproverHome, sta
 
 
 async def test_the_stateless_era_is_gated_too(home: ApproverHome, start_service: Any) -> None:
-    start_service({"effect": "allow", "server": "sdk", "tool": "add"}, {"effect": "deny", "tool": "delete_*"})
+    start_service(
+        {"effect": "allow", "schema": "any", "server": "sdk", "tool": "add"}, {"effect": "deny", "tool": "delete_*"}
+    )
     async with sdk_server(home, mode="2026-07-28") as client:
         assert not (await client.call_tool("add", {"a": 2, "b": 40})).is_error
         denied = await client.call_tool("delete_file", {"path": "/etc/passwd"})
@@ -83,7 +85,9 @@ async def test_the_stateless_era_is_gated_too(home: ApproverHome, start_service:
 
 
 async def test_progress_notifications_are_relayed(home: ApproverHome, start_service: Any) -> None:
-    start_service({"effect": "allow", "server": "everything", "tool": "trigger-long-running-operation"})
+    start_service(
+        {"effect": "allow", "schema": "any", "server": "everything", "tool": "trigger-long-running-operation"}
+    )
     seen: list[float] = []
 
     async def on_progress(progress: float, total: float | None, message: str | None) -> None:
@@ -104,7 +108,7 @@ def sdk_server(home: ApproverHome, mode: str = "legacy") -> Client:
 
 async def test_twenty_megabyte_messages_pass_intact_both_ways(home: ApproverHome, start_service: Any) -> None:
     # server-everything (the TypeScript SDK) refuses lines over 10 MB, so the 20 MB case uses the Python SDK.
-    start_service({"effect": "allow", "tool": "echo"})
+    start_service({"effect": "allow", "schema": "any", "tool": "echo"})
     big = "é≠" * 4_300_000 + "🙂"  # 21.5 MB of UTF-8 in each direction
     async with sdk_server(home) as client:
         result = await client.call_tool("echo", {"message": big})
@@ -157,7 +161,7 @@ async def test_when_the_service_stops_calls_are_denied(home: ApproverHome, start
 
 
 async def test_a_server_that_dies_mid_call_yields_an_error_not_a_hang(home: ApproverHome, start_service: Any) -> None:
-    start_service({"effect": "allow", "tool": "*"})
+    start_service({"effect": "allow", "schema": "any", "tool": "*"})
     async with everything(home) as client:
         proxies = [p for p in children_of(os.getpid()) if b"proxy" in cmdline(p)]
         [proxy] = proxies

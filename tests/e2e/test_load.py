@@ -115,7 +115,7 @@ def finish(process: subprocess.Popen[bytes]) -> None:
 def test_a_pipelined_burst_is_answered_not_denied_for_arriving_at_once(home: ApproverHome, start_service: Any) -> None:
     # Before: with the 2 s acknowledgement timeout, 1,077 of 3,000 such calls were denied (and logged as allowed).
     require_npm_tools()
-    start_service({"effect": "allow", "tool": "echo"})
+    start_service({"effect": "allow", "schema": "any", "tool": "echo"})
     process = proxy(home)
     calls = range(1, 3001)
     try:
@@ -133,7 +133,7 @@ def test_calls_denied_while_the_service_was_stopped_end_in_the_log_as_denied(
 ) -> None:
     # Before: every one of these was denied to the client and logged only as "allowed by rule".
     require_npm_tools()
-    service = start_service({"effect": "allow", "tool": "echo"})
+    service = start_service({"effect": "allow", "schema": "any", "tool": "echo"})
     process = proxy(home, "--ack-timeout", "0.2")
     try:
         send(process, [*HANDSHAKE, echo_call(1)]).join()
@@ -156,7 +156,7 @@ def test_no_other_connection_can_disown_a_call_a_proxy_forwarded(
     home: ApproverHome, start_service: Any, monkeypatch: Any
 ) -> None:
     require_npm_tools()
-    start_service({"effect": "allow", "tool": "echo"})
+    start_service({"effect": "allow", "schema": "any", "tool": "echo"})
     process = proxy(home)
     try:
         send(process, [*HANDSHAKE, echo_call(1)]).join()
@@ -174,7 +174,7 @@ def test_no_other_connection_can_disown_a_call_a_proxy_forwarded(
         with socket.socket(socket.AF_UNIX) as agent:
             agent.connect(str(Home.from_environment().socket_path))
             replies = agent.makefile("rb")
-            agent.sendall(json.dumps({"type": "hello", "v": 1, "role": "proxy", "pid": 1}).encode() + b"\n")
+            agent.sendall(json.dumps({"type": "hello", "v": 2, "role": "proxy", "pid": 1}).encode() + b"\n")
             assert json.loads(replies.readline())["type"] == "welcome"
             agent.sendall(json.dumps(forged).encode() + b"\n" + b'{"type":"status"}\n')
             assert json.loads(replies.readline())["type"] == "status-reply"  # the forgery has been read

@@ -81,7 +81,15 @@ async def test_an_allow_under_a_folder_never_lets_a_symlink_and_dotdot_escape(
     home: ApproverHome, start_service: Any, tree: Path
 ) -> None:
     project = tree / "project"
-    start_service({"effect": "allow", "server": "sdk", "tool": "read_file", "args": {"/path": {"under": str(project)}}})
+    start_service(
+        {
+            "effect": "allow",
+            "schema": "any",
+            "server": "sdk",
+            "tool": "read_file",
+            "args": {"/path": {"under": str(project)}},
+        }
+    )
     escape = {"path": f"{project}/link/../secret.txt"}  # the OS follows link first: work/outside/secret.txt
     async with sdk_client(home) as client:
         inside = await client.call_tool("read_file", {"path": str(project / "notes.txt")})
@@ -94,7 +102,7 @@ async def test_a_deny_under_a_folder_catches_the_path_the_os_opens(
     home: ApproverHome, start_service: Any, tree: Path
 ) -> None:
     start_service(
-        {"effect": "allow", "server": "sdk", "tool": "read_file"},
+        {"effect": "allow", "schema": "any", "server": "sdk", "tool": "read_file"},
         {"effect": "deny", "tool": "read_file", "args": {"/path": {"under": str(tree / "outside")}}},
     )
     escape = {"path": f"{tree}/project/link/../secret.txt"}
@@ -112,7 +120,7 @@ async def test_a_deny_under_a_folder_catches_the_path_node_resolves_as_text_firs
     danger.mkdir()
     (danger / "secret.txt").write_text(SECRET)
     start_service(
-        {"effect": "allow", "server": "fs"},
+        {"effect": "allow", "schema": "any", "server": "fs"},
         {"effect": "deny", "server": "fs", "args": {"/path": {"under": str(danger)}}},
     )
     spelled = {"path": f"{tree}/project/link/../danger/secret.txt"}
@@ -135,7 +143,7 @@ async def test_the_nfd_spelling_of_a_folder_cannot_slip_past_an_nfc_deny(
     (private / "secret.txt").write_text(SECRET)
     (public / "notes.txt").write_text(PUBLIC)
     start_service(
-        {"effect": "allow", "server": "fs"},
+        {"effect": "allow", "schema": "any", "server": "fs"},
         {"effect": "deny", "server": "fs", "args": {"/path": {"under": str(private)}}},
     )
     attack = {"path": unicodedata.normalize("NFD", str(private / "secret.txt"))}
@@ -157,7 +165,7 @@ async def test_an_array_sent_as_json_text_cannot_slip_past_a_deny_on_its_element
 ) -> None:
     secret = str(tree / "outside" / "secret.txt")
     start_service(
-        {"effect": "allow", "server": "sdk"},
+        {"effect": "allow", "schema": "any", "server": "sdk"},
         {"effect": "deny", "tool": "read_multiple_files", "args": {"/paths/0": {"under": str(tree / "outside")}}},
     )
     attack = {"paths": json.dumps([secret])}
@@ -174,7 +182,7 @@ async def test_a_deny_on_any_element_catches_every_position_and_shape(
 ) -> None:
     notes, secret = str(tree / "project" / "notes.txt"), str(tree / "outside" / "secret.txt")
     start_service(
-        {"effect": "allow", "server": "sdk"},
+        {"effect": "allow", "schema": "any", "server": "sdk"},
         {"effect": "deny", "tool": "read_multiple_files", "args": {"/paths/*": {"under": str(tree / "outside")}}},
     )
     attacks: list[dict[str, Any]] = [{"paths": [notes, secret]}, {"paths": json.dumps([notes, secret])}]
@@ -191,7 +199,7 @@ async def test_a_deny_on_any_element_catches_every_position_and_shape(
 
 async def test_a_newline_cannot_slip_past_a_regex_deny(home: ApproverHome, start_service: Any) -> None:
     start_service(
-        {"effect": "allow", "server": "sdk", "tool": "echo"},
+        {"effect": "allow", "schema": "any", "server": "sdk", "tool": "echo"},
         {"effect": "deny", "tool": "echo", "args": {"/message": {"regex": ".*rm -rf.*"}}},
     )
     attack = {"message": "echo hi\nrm -rf /tmp/x"}
@@ -205,7 +213,13 @@ async def test_a_newline_cannot_slip_past_a_regex_deny(home: ApproverHome, start
 
 async def test_dotdot_cannot_slip_out_of_an_allow_glob(home: ApproverHome, start_service: Any, tree: Path) -> None:
     start_service(
-        {"effect": "allow", "server": "sdk", "tool": "read_file", "args": {"/path": {"glob": f"{tree}/project/*"}}}
+        {
+            "effect": "allow",
+            "schema": "any",
+            "server": "sdk",
+            "tool": "read_file",
+            "args": {"/path": {"glob": f"{tree}/project/*"}},
+        }
     )
     escape = {"path": f"{tree}/project/../outside/secret.txt"}
     async with sdk_client(home) as client:
@@ -216,7 +230,7 @@ async def test_dotdot_cannot_slip_out_of_an_allow_glob(home: ApproverHome, start
 
 async def test_dotdot_cannot_slip_past_a_deny_glob(home: ApproverHome, start_service: Any, tree: Path) -> None:
     start_service(
-        {"effect": "allow", "server": "sdk", "tool": "read_file"},
+        {"effect": "allow", "schema": "any", "server": "sdk", "tool": "read_file"},
         {"effect": "deny", "tool": "read_file", "args": {"/path": {"glob": f"{tree}/outside/*"}}},
     )
     escape = {"path": f"{tree}/project/../outside/secret.txt"}

@@ -65,7 +65,7 @@ def task_call(request_id: int) -> bytes:
 @pytest.mark.parametrize("effect", ["allow", "deny"])
 def test_task_augmented_calls_are_gated(home: ApproverHome, start_service: Any, effect: str) -> None:
     require_npm_tools()
-    start_service({"effect": effect, "tool": "simulate-research-query"})
+    start_service({"effect": effect, "tool": "simulate-research-query", "schema": "any"})
     command = home.proxy_command("everything", NODE, SERVER_EVERYTHING, "stdio")
     answers = converse(command, [*SESSION[:2], task_call(2)], home.env, answers=2)
     [reply] = [m for m in map(json.loads, answers) if m.get("id") == 2]
@@ -134,7 +134,7 @@ def test_a_number_too_large_for_a_double_never_reaches_the_server(
 ) -> None:
     # Python reads 1e400 as inf, which the service used to receive as null; the server reads Infinity. A rule
     # judging null must not approve what the server will run with Infinity.
-    start_service({"effect": "allow", "tool": "double", "args": {"/value": {"equals": None}}})
+    start_service({"effect": "allow", "schema": "any", "tool": "double", "args": {"/value": {"equals": None}}})
     overflowing = (
         b'{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"double","arguments":{"value":1e400}}}'
     )

@@ -81,7 +81,7 @@ def assert_no_secret_in(what: str, data: bytes) -> None:
 
 
 async def test_secrets_reach_the_server_but_never_the_signed_log(home: ApproverHome, start_service: Any) -> None:
-    start_service({"effect": "allow", "server": "sdk", "tool": "configure"})
+    start_service({"effect": "allow", "schema": "any", "server": "sdk", "tool": "configure"})
     command = home.proxy_command("sdk", sys.executable, SDK_SERVER)
     async with Client(StdioServerParameters(command=command[0], args=command[1:], env=home.env), mode="legacy") as c:
         result = await c.call_tool("configure", {"settings": SETTINGS})

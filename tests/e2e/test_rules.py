@@ -86,7 +86,14 @@ def test_the_command_line_narrows_at_once_and_never_widens(home: ApproverHome) -
 
 async def test_the_service_applies_argument_rules_and_logs_rule_changes(home: ApproverHome) -> None:
     policy = home.write_policy(
-        {"effect": "allow", "server": "sdk", "tool": "add", "args": {"/a": {"equals": 1}}, "id": "add-one"},
+        {
+            "effect": "allow",
+            "schema": "any",
+            "server": "sdk",
+            "tool": "add",
+            "args": {"/a": {"equals": 1}},
+            "id": "add-one",
+        },
         {"effect": "deny", "tool": "delete_file", "args": {"/path": {"under": "/etc"}}, "id": "etc-is-off-limits"},
     )
     service = Service(home, "--policy", str(policy))
@@ -99,7 +106,7 @@ async def test_the_service_applies_argument_rules_and_logs_rule_changes(home: Ap
             traversal = await client.call_tool("delete_file", {"path": "/tmp/../etc/passwd"})
             assert traversal.is_error
             # an agent edits the rules file behind the service's back, widening it
-            policy.write_text(json.dumps({"rules": [{"effect": "allow", "tool": "*"}]}))
+            policy.write_text(json.dumps({"rules": [{"effect": "allow", "schema": "any", "tool": "*"}]}))
             assert (await client.call_tool("add", {"a": 5, "b": 5})).is_error
         status = home.approver("status").stdout
         assert "was changed outside MCP Approver" in status

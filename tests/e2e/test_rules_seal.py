@@ -21,7 +21,7 @@ from tests.conftest import NODE, SERVER_EVERYTHING, ApproverHome, Service, requi
 
 pytestmark = pytest.mark.e2e
 
-ALLOW_ECHO = {"effect": "allow", "server": "everything", "tool": "echo", "id": "echo-ok"}
+ALLOW_ECHO = {"effect": "allow", "schema": "any", "server": "everything", "tool": "echo", "id": "echo-ok"}
 DENY_SECRETS = {
     "effect": "deny",
     "server": "everything",

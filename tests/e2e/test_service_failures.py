@@ -55,7 +55,7 @@ async def broken_service(home: ApproverHome, behaviour: Behaviour, monkeypatch: 
 
 async def welcome_then(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, after: bytes | None) -> None:
     await reader.readline()
-    writer.write(json.dumps({"type": "welcome", "v": 1, "service": "broken", "mode": "headless"}).encode() + b"\n")
+    writer.write(json.dumps({"type": "welcome", "v": 2, "service": "broken", "mode": "headless"}).encode() + b"\n")
     await reader.readline()  # the decide request
     if after is not None:
         writer.write(after)
@@ -120,7 +120,7 @@ async def test_a_broken_service_means_deny(
 async def slow_person(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     """A healthy service where a person takes a while: holding at once, an allow after 1.5 s."""
     await reader.readline()
-    writer.write(json.dumps({"type": "welcome", "v": 1, "service": "slow", "mode": "desktop"}).encode() + b"\n")
+    writer.write(json.dumps({"type": "welcome", "v": 2, "service": "slow", "mode": "desktop"}).encode() + b"\n")
     decide = json.loads(await reader.readline())
     writer.write(json.dumps({"type": "holding", "ref": decide["ref"], "deadline_ms": 30_000}).encode() + b"\n")
     await asyncio.sleep(1.5)

@@ -43,11 +43,21 @@ async def make_calls(home: ApproverHome, *calls: tuple[str, dict[str, Any]]) -> 
             await c.call_tool(tool, arguments)
 
 
+def wait_for_outcomes(home: ApproverHome, count: int) -> None:
+    """Outcomes are reported after the response went to the client: poll until the service has logged them."""
+    log_file = home.root / "data" / "decisions.jsonl"
+    deadline = time.monotonic() + 10
+    while log_file.read_text().count('"kind":"outcome"') < count:
+        assert time.monotonic() < deadline, "the outcome entries never arrived"
+        time.sleep(0.02)
+
+
 async def test_a_checkpoint_verifies_with_the_go_reference_code(
     home: ApproverHome, start_service: Any, go_verifier: Path
 ) -> None:
-    start_service({"effect": "allow", "tool": "add"}, {"effect": "deny", "tool": "delete_file"})
+    start_service({"effect": "allow", "schema": "any", "tool": "add"}, {"effect": "deny", "tool": "delete_file"})
     await make_calls(home, ("add", {"a": 1, "b": 2}), ("delete_file", {"path": "/etc/hosts"}))
+    wait_for_outcomes(home, 1)
     checkpoint = home.approver("log", "checkpoint")
     assert checkpoint.returncode == 0, checkpoint.stderr
     vkey = home.approver("log", "vkey").stdout.strip()
@@ -60,9 +70,12 @@ async def test_a_checkpoint_verifies_with_the_go_reference_code(
     assert go.returncode == 0, go.stderr
     assert go.stdout.strip() == f"ok {size}"
     kinds = [json.loads(line)["kind"] for line in home.approver("log", "export").stdout.splitlines()]
-    # genesis, the rules in force at start, a pin for each tool the client listed, two decisions
-    assert [kind for kind in kinds if kind != "tool-definition"] == ["genesis", "rule-change", "decision", "decision"]
+    # genesis, the rules in force at start, a pin for each tool the client listed, two decisions, and what came
+    # back for the allowed one
+    listed = ("tool-definition", "outcome")
+    assert [kind for kind in kinds if kind not in listed] == ["genesis", "rule-change", "decision", "decision"]
     assert kinds.count("tool-definition") == 9
+    assert kinds.count("outcome") == 1
     assert int(size) == len(kinds)
 
     verify = home.approver("log", "verify", "--anchor", str(note))
@@ -72,7 +85,7 @@ async def test_a_checkpoint_verifies_with_the_go_reference_code(
 
 
 async def test_verify_names_the_first_bad_line_and_catches_truncation(home: ApproverHome, start_service: Any) -> None:
-    service = start_service({"effect": "allow", "tool": "*"})
+    service = start_service({"effect": "allow", "schema": "any", "tool": "*"})
     await make_calls(home, *[("add", {"a": n, "b": 1}) for n in range(5)])
     anchor = home.root / "anchor.note"
     anchor.write_text(home.approver("log", "checkpoint").stdout)
@@ -99,23 +112,28 @@ async def test_verify_names_the_first_bad_line_and_catches_truncation(home: Appr
 
 
 async def test_exports_for_siems(home: ApproverHome, start_service: Any) -> None:
-    start_service({"effect": "allow", "tool": "add"})
+    start_service({"effect": "allow", "schema": "any", "tool": "add"})
     await make_calls(home, ("add", {"a": 1, "b": 2}), ("delete_file", {"path": "/x"}))
+    wait_for_outcomes(home, 1)
     jsonl = [json.loads(line) for line in home.approver("log", "export").stdout.splitlines()]
     pins = [n for n, e in enumerate(jsonl) if e["kind"] == "tool-definition"]  # the tools the client listed
+    # The outcome of the allowed call is logged when its proxy reports it: after the allow, maybe after the deny.
+    kinds = [e["kind"] for e in jsonl]
+    assert kinds.count("outcome") == 1 and kinds.index("outcome") > kinds.index("decision")
+    others = [n for n, kind in enumerate(kinds) if kind in ("tool-definition", "outcome")]
 
-    def without_pins(lines: list[Any]) -> list[Any]:
-        return [line for n, line in enumerate(lines) if n not in pins]
+    def decisions_and_rules(lines: list[Any]) -> list[Any]:
+        return [line for n, line in enumerate(lines) if n not in others]
 
-    assert [e["kind"] for e in without_pins(jsonl)] == ["genesis", "rule-change", "decision", "decision"]
+    assert [e["kind"] for e in decisions_and_rules(jsonl)] == ["genesis", "rule-change", "decision", "decision"]
     cef_all = home.approver("log", "export", "--format", "cef").stdout.splitlines()
     assert all(line.startswith("CEF:0|MCP Approver|mcp-approver|") for line in cef_all)
     assert "|tool-definition|Decision log tool-definition|" in cef_all[pins[0]]
-    cef = without_pins(cef_all)
+    cef = decisions_and_rules(cef_all)
     assert "|decision-allow|Tool call allowed|3|" in cef[2]
     assert "cs2Label=tool cs2=add" in cef[2]
     assert "cs2Label" not in cef[1]  # a rule change names no tool
-    syslog = without_pins(home.approver("log", "export", "--format", "syslog").stdout.splitlines())
+    syslog = decisions_and_rules(home.approver("log", "export", "--format", "syslog").stdout.splitlines())
     assert syslog[3].startswith("<84>1 ")  # authpriv.warning for a denial
     assert 'decision="deny"' in syslog[3]
     shown = home.approver("log", "show", "--json", "--decision", "deny", "--tool", "delete_file")
@@ -123,7 +141,7 @@ async def test_exports_for_siems(home: ApproverHome, start_service: Any) -> None
 
 
 def test_kill_9_never_loses_an_acknowledged_decision(home: ApproverHome, start_service: Any) -> None:
-    start_service({"effect": "allow", "tool": "add"})
+    start_service({"effect": "allow", "schema": "any", "tool": "add"})
     service_pid = int(home.approver("status").stdout.split("pid ")[1].split(",")[0])
     command = home.proxy_command("sdk", sys.executable, SDK_SERVER)
     proxy = subprocess.Popen(
@@ -268,7 +286,7 @@ def test_without_a_usable_keyring_the_fallback_is_labelled(
 
 
 async def test_rotating_the_key_from_the_cli(home: ApproverHome, start_service: Any) -> None:
-    service = start_service({"effect": "allow", "tool": "add"})
+    service = start_service({"effect": "allow", "schema": "any", "tool": "add"})
     await make_calls(home, ("add", {"a": 1, "b": 2}))
     refused = home.approver("log", "rotate-key")
     assert refused.returncode == 1
@@ -280,7 +298,7 @@ async def test_rotating_the_key_from_the_cli(home: ApproverHome, start_service: 
     new_vkey = home.approver("log", "vkey").stdout.strip()
     assert new_vkey != old_vkey
     assert new_vkey in rotated.stdout
-    start_service({"effect": "allow", "tool": "add"})
+    start_service({"effect": "allow", "schema": "any", "tool": "add"})
     await make_calls(home, ("add", {"a": 3, "b": 4}))
     verify = home.approver("log", "verify")
     assert verify.returncode == 0, verify.stdout

@@ -113,3 +113,26 @@ def test_a_replaced_truncated_or_rewritten_log_is_read_from_the_start(tmp_path: 
     log.write_bytes(line(0, "other") + line(1))  # rewritten in place, longer: the line read last is not there
     rewritten = read_log_from(log, truncated.position)
     assert rewritten.from_start and [entry["tool"] for entry in rewritten.entries] == ["other", "t"]
+
+
+def test_an_outcome_row_says_what_came_back_without_content() -> None:
+    row = to_row(
+        {
+            "seq": 5,
+            "kind": "outcome",
+            "server": "leaky",
+            "tool": "get_config",
+            "decision_seq": 4,
+            "outcome": "result",
+            "is_error": False,
+            "size": 331,
+            "findings": [{"kind": "secret", "what": "aws_access_key_id", "pointer": "/content/0/text"}],
+            "findings_total": 1,
+            "redacted": True,
+        }
+    )
+    assert row.outcome == "outcome"
+    assert row.reason == (
+        "result, 331 bytes, for decision #4; found 1: secret aws_access_key_id; "
+        "secrets were redacted before the client got it"
+    )

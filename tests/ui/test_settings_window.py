@@ -11,7 +11,7 @@ from pytestqt.qtbot import QtBot
 from approver.core.models import Decision, ToolCall, ToolInfo
 from approver.service.policy_store import PolicyStore
 from approver.service.tools_seen import ToolsSeen
-from approver.ui.settings import AppSettings
+from approver.ui.settings import AppSettings, widenings
 from approver.ui.settings_window import GeneralPage, SettingsWindow
 from tests.ui.test_approval_dialog import unnamed_controls
 
@@ -121,3 +121,12 @@ def test_servers_and_tools_show_the_present_when_shown_and_follow_new_ones(qtbot
     seen.check(_call("web", "fetch", 4))
     window.tabs.setCurrentWidget(window.tools)  # coming back to the tab shows it too
     assert [server for server, _ in _shown_tools(window)] == ["fs", "github", "web"]
+
+
+def test_the_redact_results_setting_round_trips_through_the_page(qtbot: QtBot) -> None:
+    """Saving the page must keep the setting as it is (it is off by default; turning it off again widens)."""
+    page = GeneralPage(AppSettings(redact_results=True))
+    qtbot.addWidget(page)
+    assert page.settings().redact_results is True
+    page.redact_results.setChecked(False)
+    assert widenings(AppSettings(redact_results=True), page.settings()) == ("redact_results",)

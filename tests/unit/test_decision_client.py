@@ -14,9 +14,18 @@ from typing import Any
 import pytest
 
 from approver.core.models import Actor, Decision, ToolCall, Verdict
+from approver.core.results import ResultReport
 from approver.ipc import protocol
 from approver.ipc.client import DecisionClient, Timeouts
-from approver.ipc.protocol import Decide, Holding, NotCarriedOut, VerdictMessage, Welcome, WithdrawMessage
+from approver.ipc.protocol import (
+    Decide,
+    Holding,
+    NotCarriedOut,
+    OutcomeMessage,
+    VerdictMessage,
+    Welcome,
+    WithdrawMessage,
+)
 from approver.platform.paths import Home, ensure_private_dir
 
 CALL = ToolCall(server="fs", tool="write_file", arguments={"path": "/tmp/x"}, request_id=7, digest="sha256:ab")
@@ -150,4 +159,22 @@ async def test_a_busy_service_answering_the_calls_before_is_waited_for(scripted:
         await service.send(VerdictMessage(ref=ref, verdict=allow()))
     outcomes = await asyncio.gather(*deciding)
     assert [outcome.verdict.decision for outcome in outcomes] == [Decision.ALLOW, Decision.ALLOW]
+    await client.close()
+
+
+async def test_the_redact_results_setting_follows_each_verdict_and_outcomes_go_back(
+    scripted: tuple[ScriptedService, Home],
+) -> None:
+    service, home = scripted
+    client = DecisionClient(home, "fs", Timeouts(acknowledge=5))
+    deciding = asyncio.ensure_future(client.decide(1, CALL))
+    assert isinstance(await service.receive(), Decide)
+    seen = [client.redact_results]  # as the welcome said
+    await service.send(VerdictMessage(ref=1, verdict=allow(), redact_results=True))  # switched on meanwhile
+    assert (await deciding).verdict.decision is Decision.ALLOW
+    seen.append(client.redact_results)
+    assert seen == [False, True]
+    report = ResultReport(size=3, sha256="ab" * 32, outcome="result")
+    assert client.report_outcome(1, report)
+    assert await service.receive() == OutcomeMessage(ref=1, report=report)
     await client.close()

@@ -49,10 +49,13 @@ def call(tool: str = "write_file", **arguments: object) -> ToolCall:
 def described(definition: dict[str, object]) -> ToolInfo:
     """What the relay attaches to a call to a listed tool."""
     description = definition.get("description")
+    annotations = definition.get("annotations")
     return ToolInfo(
         description=description if isinstance(description, str) else None,
+        annotations=annotations if isinstance(annotations, dict) else None,
         digest=definition_digest(definition),
         definition=definition,
+        input_schema=definition.get("inputSchema", {"type": "object"}),
     )
 
 

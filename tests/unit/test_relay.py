@@ -50,9 +50,9 @@ def deny(ask: AskDecision) -> Verdict:
 
 def test_ungated_messages_pass_byte_for_byte_in_both_directions() -> None:
     relay = Relay("fs")
-    odd = b'{"jsonrpc":"2.0","id":"s-1","method":"resources/read","params":{"uri":"x","x-unknown":{"\\u00e9":1}}}'
+    odd = b'{"jsonrpc":"2.0","id":"s-1","method":"resources/list","params":{"cursor":"x","x-unknown":{"\\u00e9":1}}}'
     assert relay.client_data(odd + b"\n") == [ToServer(odd)]
-    reply = b'{"jsonrpc":"2.0","id":"s-1","result":{"contents":[],"extra":true},   "z":1}'
+    reply = b'{"jsonrpc":"2.0","id":"s-1","result":{"resources":[],"extra":true},   "z":1}'
     assert relay.server_data(reply + b"\r\n") == [ToClient(reply)]
 
 
@@ -352,7 +352,7 @@ def test_messages_a_server_could_read_differently_are_refused(raw: bytes, why: s
 
 def test_text_with_a_line_separator_in_a_string_still_passes() -> None:
     relay = Relay("fs")
-    raw = '{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"a\u2028b"}}'.encode()
+    raw = '{"jsonrpc":"2.0","id":1,"method":"resources/subscribe","params":{"uri":"a\u2028b"}}'.encode()
     assert relay.client_data(raw + b"\n") == [ToServer(raw)]
 
 
