@@ -106,6 +106,7 @@ def as_proxy_report(facts: DecisionFacts) -> DecisionFacts:
         update={
             "decision": Decision.DENY,
             "source": "proxy",
+            "requester": None,  # the service records a requester only from a live socket's peer
             "arguments": None,
             "shown_digest": None,
             "actor": facts.actor if facts.actor in (Actor.NONE, Actor.ERROR, Actor.TIMEOUT) else Actor.NONE,

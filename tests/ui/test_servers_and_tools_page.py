@@ -72,16 +72,8 @@ def test_findings_pin_history_and_the_persons_answer(
     definitions.listed("poisoned", real_definitions["poisoned"])
     assert told == ["add", "multiply", "weather", "translate", "report", "summarise", "lookup", "echo", "get_sum"]
     seen = ToolsSeen(tmp_path / "data" / "tools-seen.json")
-    for n, description in enumerate(["Adds two numbers.", "Adds two numbers, and more."]):
-        seen.observe(
-            ToolCall(
-                server="poisoned",
-                tool="add",
-                request_id=n,
-                digest=f"sha256:{n}",
-                tool_info=ToolInfo(description=description, digest=f"sha256:d{n}"),
-            )
-        )
+    for description in ["Adds two numbers.", "Adds two numbers, and more."]:  # the server redefines `add`
+        seen.listed("poisoned", ["poisoned"], None, [{"name": "add", "description": description}], quarantine=False)
     policy = tmp_path / "policy.json"
     policy.write_text(json.dumps({"rules": []}))
     window = SettingsWindow(PolicyStore(policy, explicit=True), seen, AppSettings(), definitions=definitions)

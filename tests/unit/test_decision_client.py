@@ -26,6 +26,7 @@ from approver.ipc.protocol import (
     Welcome,
     WithdrawMessage,
 )
+from approver.platform.instance import InstanceLock
 from approver.platform.paths import Home, ensure_private_dir
 
 CALL = ToolCall(server="fs", tool="write_file", arguments={"path": "/tmp/x"}, request_id=7, digest="sha256:ab")
@@ -64,12 +65,15 @@ async def scripted(tmp_path: Path, monkeypatch: Any) -> AsyncIterator[tuple[Scri
     home = Home.from_environment()
     ensure_private_dir(home.socket_path.parent)
     service = ScriptedService()
+    lock = InstanceLock(home)  # held by the process that answers, as the real service does: proxies check
+    lock.acquire()
     server = await asyncio.start_unix_server(service.serve, str(home.socket_path))
     yield service, home
     server.close()
     if service.connected.done():
         service.connected.result()[1].close()
     await server.wait_closed()
+    lock.release()
 
 
 def allow() -> Verdict:

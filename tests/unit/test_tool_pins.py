@@ -246,7 +246,9 @@ def call_with(definition: dict[str, Any], request_id: int) -> ToolCall:
         arguments={"title": "a"},
         request_id=request_id,
         digest=f"sha256:{request_id}",
-        tool_info=ToolInfo(digest=definition_digest(definition), definition=definition),
+        tool_info=ToolInfo(
+            digest=definition_digest(definition), definition=definition, input_schema=definition.get("inputSchema")
+        ),
     )
 
 
