@@ -54,7 +54,7 @@ def _wait(condition: Any, what: str, timeout: float = 20) -> None:
 
 
 @pytest.fixture(scope="module")
-def x_session() -> Iterator[XSession]:
+def x_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[XSession]:
     missing = [tool for tool in X_TOOLS if shutil.which(tool) is None]
     if missing:
         pytest.fail(
@@ -75,10 +75,21 @@ def x_session() -> Iterator[XSession]:
         env = session.env(dict(os.environ))
         # Each part is asked whether it is ready before the next starts: a dialog mapped before openbox manages
         # windows gets no frame and no focus, and an icon added before tint2 owns the tray never shows.
-        processes.append(_start_quietly(["openbox"], env))
-        _wait(lambda: _window_manager_running(env), "openbox to manage windows (_NET_SUPPORTING_WM_CHECK)")
-        processes.append(_start_quietly(["tint2"], env))
-        _wait(lambda: _tray_owned(display), "tint2 to own the system tray (_NET_SYSTEM_TRAY_S0)")
+        logs = tmp_path_factory.mktemp("x-session")
+        processes.append(
+            _start_until_ready(
+                ["openbox"],
+                env,
+                logs,
+                lambda: _window_manager_running(env),
+                "manage windows (_NET_SUPPORTING_WM_CHECK)",
+            )
+        )
+        processes.append(
+            _start_until_ready(
+                ["tint2"], env, logs, lambda: _tray_owned(display), "own the system tray (_NET_SYSTEM_TRAY_S0)"
+            )
+        )
         yield session
     finally:
         for process in reversed(processes):
@@ -90,8 +101,25 @@ def x_session() -> Iterator[XSession]:
                 process.wait()
 
 
-def _start_quietly(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def _start_until_ready(
+    command: list[str], env: dict[str, str], logs: Path, ready: Any, what: str, patience: float = 60
+) -> subprocess.Popen[bytes]:
+    """Start a part of the X session and ask it until it says it is ready (a busy machine may take long). A part
+    that exits first fails the setup with what it wrote, rather than a bare timeout."""
+    log = logs / f"{command[0]}.err"
+    with log.open("wb") as stderr:
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+    deadline = time.monotonic() + patience
+    while not ready():
+        if process.poll() is not None:
+            raise AssertionError(
+                f"{command[0]} exited ({process.returncode}) before it could {what}: {log.read_text()}"
+            )
+        if time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError(f"{command[0]} did not {what} within {patience:g} s: {log.read_text()}")
+        time.sleep(0.05)
+    return process
 
 
 def _window_manager_running(env: dict[str, str]) -> bool:
