@@ -1,0 +1,217 @@
+"""A client's configuration file as a document: the server entries it holds, and the same bytes with some
+entries changed and nothing else. Pure: bytes in, bytes out.
+
+Every edit is checked before it is offered: the new bytes are parsed again and must read as the old document
+with exactly the planned changes (for TOML, with the standard library's parser too). An edit that would read
+otherwise is refused, so a bug here shows up as an error, never as a damaged file.
+"""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import tomlkit
+import tomlkit.exceptions
+from tomlkit.items import Array, InlineTable
+
+from approver.clients import jsonc
+from approver.clients.entries import REMOVE, Change, apply_changes
+
+Format = Literal["json", "jsonc", "toml"]
+# Where the servers are: keys from the top of the document; "*" stands for every key at that level (Claude
+# Code keeps servers per project under projects.<path>.mcpServers).
+Container = tuple[str, ...]
+
+
+class EditRefused(RuntimeError):
+    """The edit would not read back as planned; nothing is written."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    container: tuple[str, ...]  # the actual keys, wildcards filled in
+    name: str
+    data: Any
+
+
+def load(source: bytes, file_format: Format, containers: Sequence[Container]) -> ConfigDocument:
+    """Raises jsonc.DocumentError (line and column) for a file that does not parse."""
+    if file_format == "toml":
+        return TomlDocument(source, containers)
+    return JsonDocument(source, containers, comments=file_format == "jsonc")
+
+
+class ConfigDocument:
+    source: bytes
+    data: Any
+    containers: Sequence[Container]
+
+    def entries(self) -> list[Entry]:
+        found: list[Entry] = []
+        for container in self.containers:
+            for keys, servers in _expand(self.data, container, ()):
+                if isinstance(servers, dict):
+                    found.extend(Entry(keys, name, entry) for name, entry in servers.items())
+        return found
+
+    def with_changes(self, changes: Sequence[tuple[Entry, Sequence[Change]]]) -> bytes:
+        raise NotImplementedError
+
+    def _expected(self, changes: Sequence[tuple[Entry, Sequence[Change]]]) -> Any:
+        expected = copy.deepcopy(self.data)
+        for entry, entry_changes in changes:
+            target = expected
+            for key in (*entry.container, entry.name):
+                target = target[key]
+            apply_changes(target, entry_changes)
+        return expected
+
+
+def _expand(data: Any, container: Container, keys: tuple[str, ...]) -> list[tuple[tuple[str, ...], Any]]:
+    if not container:
+        return [(keys, data)]
+    if not isinstance(data, dict):
+        return []
+    head, rest = container[0], container[1:]
+    names = list(data) if head == "*" else [head] if head in data else []
+    return [found for name in names for found in _expand(data[name], rest, (*keys, name))]
+
+
+class JsonDocument(ConfigDocument):
+    def __init__(self, source: bytes, containers: Sequence[Container], *, comments: bool) -> None:
+        self.source = source
+        self.containers = containers
+        self.comments = comments
+        self.document = jsonc.parse(source, comments=comments)
+        self.data = self.document.root.data
+        self._check_unambiguous()
+
+    def _check_unambiguous(self) -> None:
+        """A key written twice on the way to a server entry, or inside one, is refused: clients' parsers keep the
+        last, and we would not know which one we are editing."""
+        for container in self.containers:
+            for value in self._containers(self.document.root, container):
+                for member in value.members or []:
+                    self._lookup(value, member.key)
+                    for inner in member.value.members or []:
+                        self._lookup(member.value, inner.key)
+
+    def _lookup(self, value: jsonc.Value, key: str) -> jsonc.Member | None:
+        try:
+            return value.member(key)
+        except jsonc.DuplicateKey as exc:
+            line, column = jsonc._position(self.source, exc.offset)
+            raise jsonc.DocumentError(f"the key {exc.key!r} appears twice", line, column) from None
+
+    def _containers(self, value: jsonc.Value, container: Container) -> list[jsonc.Value]:
+        if not container:
+            return [value] if value.members is not None else []
+        head, rest = container[0], container[1:]
+        if head == "*":
+            return [found for member in value.members or [] for found in self._containers(member.value, rest)]
+        member = self._lookup(value, head) if value.members is not None else None
+        return self._containers(member.value, rest) if member is not None else []
+
+    def _node(self, keys: Sequence[str]) -> jsonc.Value:
+        value = self.document.root
+        for key in keys:
+            member = self._lookup(value, key)
+            assert member is not None
+            value = member.value
+        return value
+
+    def with_changes(self, changes: Sequence[tuple[Entry, Sequence[Change]]]) -> bytes:
+        document = jsonc.Document(self.source, self.document.root, self.document.newline)
+        for entry, entry_changes in changes:
+            node = self._node((*entry.container, entry.name))
+            for path, value in entry_changes:
+                parent = node
+                for depth, key in enumerate(path[:-1]):
+                    member = self._lookup(parent, key)
+                    if member is None or member.value.members is None:
+                        if value is REMOVE:
+                            break
+                        nested: Any = value
+                        for inner in reversed(path[depth + 1 :]):
+                            nested = {inner: nested}
+                        jsonc.set_member(document, parent, key, nested, after="args")
+                        break
+                    parent = member.value
+                else:
+                    if value is REMOVE:
+                        jsonc.remove_member(document, parent, path[-1])
+                    else:
+                        jsonc.set_member(document, parent, path[-1], value, after="args")
+        result = jsonc.apply(document)
+        try:
+            reread = jsonc.parse(result, comments=self.comments).root.data
+        except jsonc.DocumentError as exc:
+            raise EditRefused(f"the edited text would not parse ({exc})") from None
+        if reread != self._expected(changes):
+            raise EditRefused("the edited text would not read as planned")
+        return result
+
+
+class TomlDocument(ConfigDocument):
+    def __init__(self, source: bytes, containers: Sequence[Container]) -> None:
+        self.source = source
+        self.containers = containers
+        try:
+            text = source.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise jsonc.DocumentError("not UTF-8 text", *jsonc._position(source, exc.start)) from None
+        try:
+            self.document = tomlkit.parse(text)
+            self.data = tomllib.loads(text)
+        except tomlkit.exceptions.ParseError as exc:
+            raise jsonc.DocumentError(str(exc).split(" at line ")[0], exc.line, exc.col) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise jsonc.DocumentError(str(exc), 1, 1) from None
+        if self.document.unwrap() != self.data:
+            raise jsonc.DocumentError("two TOML parsers read this file differently", 1, 1)
+
+    def with_changes(self, changes: Sequence[tuple[Entry, Sequence[Change]]]) -> bytes:
+        document = tomlkit.parse(self.source.decode("utf-8"))
+        for entry, entry_changes in changes:
+            table: Any = document
+            for key in (*entry.container, entry.name):
+                table = table[key]
+            for path, value in entry_changes:
+                parent = table
+                for key in path[:-1]:
+                    if key not in parent:
+                        if value is REMOVE:
+                            break
+                        parent[key] = tomlkit.inline_table() if isinstance(parent, InlineTable) else tomlkit.table()
+                    parent = parent[key]
+                else:
+                    if value is REMOVE:
+                        parent.pop(path[-1], None)
+                    else:
+                        parent[path[-1]] = _toml_value(value, parent.get(path[-1]))
+        result = tomlkit.dumps(document).encode("utf-8")
+        if b"\r\n" in self.source and self.source.count(b"\n") == self.source.count(b"\r\n"):
+            # tomlkit ends the lines it adds with LF: keep a CRLF file CRLF throughout.
+            result = result.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        try:
+            reread = tomllib.loads(result.decode("utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise EditRefused(f"the edited text would not parse ({exc})") from None
+        if reread != self._expected(changes):
+            raise EditRefused("the edited text would not read as planned")
+        return result
+
+
+def _toml_value(value: Any, like: Any) -> Any:
+    """A list keeps the layout of the array it replaces: one element per line if that one was."""
+    if isinstance(value, list):
+        array = tomlkit.array()
+        array.extend(value)
+        if isinstance(like, Array) and "\n" in like.as_string():
+            array.multiline(True)
+        return array
+    return value
