@@ -23,7 +23,7 @@ class Environment:
 
     def _variable(self, name: str) -> PurePath | None:
         value = self.variables.get(name)
-        return PurePath(value) if value else None
+        return type(self.home)(value) if value else None  # a Windows path stays one in tests on Linux
 
     @property
     def config_home(self) -> PurePath:

@@ -127,7 +127,12 @@ class JsonDocument(ConfigDocument):
     def with_changes(self, changes: Sequence[tuple[Entry, Sequence[Change]]]) -> bytes:
         document = jsonc.Document(self.source, self.document.root, self.document.newline)
         for entry, entry_changes in changes:
+            container = self._node(entry.container)
             node = self._node((*entry.container, entry.name))
+            member = self._lookup(container, entry.name)
+            spelled = jsonc.spellings(node, self.source)
+            if member is not None:
+                spelled.setdefault(entry.name, member.key_text)
             for path, value in entry_changes:
                 parent = node
                 for depth, key in enumerate(path[:-1]):
@@ -138,14 +143,14 @@ class JsonDocument(ConfigDocument):
                         nested: Any = value
                         for inner in reversed(path[depth + 1 :]):
                             nested = {inner: nested}
-                        jsonc.set_member(document, parent, key, nested, after="args")
+                        jsonc.set_member(document, parent, key, nested, after="args", spellings=spelled)
                         break
                     parent = member.value
                 else:
                     if value is REMOVE:
                         jsonc.remove_member(document, parent, path[-1])
                     else:
-                        jsonc.set_member(document, parent, path[-1], value, after="args")
+                        jsonc.set_member(document, parent, path[-1], value, after="args", spellings=spelled)
         result = jsonc.apply(document)
         try:
             reread = jsonc.parse(result, comments=self.comments).root.data

@@ -32,6 +32,7 @@ class Member:
     key: str
     start: int  # the key's opening quote
     value: Value
+    key_text: bytes = b""  # the key as spelled in the file
 
 
 @dataclass
@@ -93,23 +94,45 @@ def parse(source: bytes, *, comments: bool = True) -> Document:
     if len(values) != 1:
         offset = values[1].start_byte if len(values) > 1 else len(source)
         raise DocumentError("expected exactly one JSON value", *_position(source, offset))
+    _check_recoveries(source, tree.root_node, comments)
     return Document(source, _build(source, values[0], comments), b"\r\n" if b"\r\n" in source else b"\n")
+
+
+def _check_recoveries(source: bytes, node: Node, comments: bool) -> None:
+    """Refuse every place the grammar had to recover (a missing bracket, a stray token), but a trailing comma
+    in JSONC."""
+    if node.is_missing or node.type == "ERROR":
+        if not _is_trailing_comma(node):
+            missing = f"a missing {node.type!r}" if node.is_missing else "not valid JSON here"
+            raise _fail(source, node, missing)
+        if not comments:
+            raise _fail(source, node, "a trailing comma, which this file's JSON does not allow")
+        return
+    if node.has_error:
+        for child in node.children:
+            _check_recoveries(source, child, comments)
 
 
 def _fail(source: bytes, node: Node, message: str) -> DocumentError:
     return DocumentError(message, *_position(source, node.start_byte))
 
 
+def _next_token(node: Node) -> Node | None:
+    following = node.next_sibling
+    while following is not None and following.type == "comment":
+        following = following.next_sibling
+    return following
+
+
 def _is_trailing_comma(node: Node) -> bool:
-    """tree-sitter reads `[1, 2,]` and `{"a": 1,}` as an error holding one comma before the closing bracket."""
+    """tree-sitter reads `[1, 2,]` and `{"a": 1,}` as an error holding one comma (or a missing value after a
+    comma) before the closing bracket, comments aside."""
+    following = _next_token(node)
+    if following is None or following.type not in ("}", "]"):
+        return False
     if node.is_missing:
-        return node.prev_sibling is not None and node.prev_sibling.type == "," and node.next_sibling is not None
-    return (
-        node.type == "ERROR"
-        and [child.type for child in node.children] == [","]
-        and node.next_sibling is not None
-        and node.next_sibling.type in ("}", "]")
-    )
+        return node.prev_sibling is not None and node.prev_sibling.type == ","
+    return node.type == "ERROR" and [child.type for child in node.children] == [","]
 
 
 def _build(source: bytes, node: Node, comments: bool) -> Value:
@@ -127,9 +150,7 @@ def _build(source: bytes, node: Node, comments: bool) -> Value:
                     raise _fail(source, child, "a comment, which this file's JSON does not allow")
                 continue
             if _is_trailing_comma(child):
-                if not comments:
-                    raise _fail(source, child, "a trailing comma, which this file's JSON does not allow")
-                continue
+                continue  # allowed by _check_recoveries
             if node.type == "array":
                 items.append(_build(source, child, comments))
                 continue
@@ -139,7 +160,8 @@ def _build(source: bytes, node: Node, comments: bool) -> Value:
             if key_node is None or value_node is None or key_node.type != "string":
                 raise _fail(source, child, 'expected a "key": value pair')
             key = _build(source, key_node, comments).data
-            members.append(Member(key, key_node.start_byte, _build(source, value_node, comments)))
+            key_text = source[key_node.start_byte : key_node.end_byte]
+            members.append(Member(key, key_node.start_byte, _build(source, value_node, comments), key_text))
         if node.type == "array":
             return Value(node.start_byte, node.end_byte, [item.data for item in items], items=items)
         data = {member.key: member.value.data for member in members}
@@ -153,36 +175,54 @@ def _build(source: bytes, node: Node, comments: bool) -> Value:
     return Value(node.start_byte, node.end_byte, data)
 
 
-def render(value: Any, *, like: Value | None, source: bytes, newline: bytes) -> bytes:
-    """`value` as JSON text to stand where `like` stands, in its layout: an array or object written across lines
-    keeps one element per line at the same indentation; one written on a single line stays on one line."""
-    if like is not None and isinstance(value, list | dict):
-        original = source[like.start : like.end]
-        children = [member.start for member in like.members or []] or [item.start for item in like.items or []]
-        if b"\n" in original and children:
-            indent = _indent_at(source, children[0])
-            closing = _indent_at(source, like.end - 1)
-            return _multiline(value, indent, closing, newline)
-        if b"\n" in original and not children:
-            closing = _indent_at(source, like.end - 1)
-            return _multiline(value, closing + b"  ", closing, newline)
-    return json.dumps(value, ensure_ascii=False).encode()
+def render(
+    value: Any, *, like: Value | None, source: bytes, newline: bytes, spellings: dict[str, bytes] | None = None
+) -> bytes:
+    """`value` as JSON text to stand where `like` stands, in its layout: the same text between the brackets and
+    the elements (one per line, or all on one; compact or spaced; a trailing comma), and each string spelled as
+    the file already spells it (`spellings`: escapes such as \\u00e9 stay escapes)."""
+    spelled = spellings or {}
 
+    def scalar(item: Any) -> bytes:
+        if isinstance(item, str) and item in spelled:
+            return spelled[item]
+        return json.dumps(item, ensure_ascii=False).encode()
 
-def _multiline(value: list[Any] | dict[str, Any], indent: bytes, closing: bytes, newline: bytes) -> bytes:
-    if not value:
-        return b"[]" if isinstance(value, list) else b"{}"
+    if not isinstance(value, list | dict):
+        return scalar(value)
     if isinstance(value, list):
-        parts = [json.dumps(item, ensure_ascii=False).encode() for item in value]
+        parts = [scalar(item) for item in value]
         opening, ending = b"[", b"]"
     else:
-        parts = [
-            json.dumps(key, ensure_ascii=False).encode() + b": " + json.dumps(item, ensure_ascii=False).encode()
-            for key, item in value.items()
-        ]
+        parts = [scalar(key) + b": " + scalar(item) for key, item in value.items()]
         opening, ending = b"{", b"}"
-    body = (b"," + newline).join(indent + part for part in parts)
-    return opening + newline + body + newline + closing + ending
+    if not parts:
+        return opening + ending
+    prefix, separator, suffix = _layout(like, source, newline) if like is not None else (b"", b", ", b"")
+    return opening + prefix + separator.join(parts) + suffix + ending
+
+
+def _layout(like: Value, source: bytes, newline: bytes) -> tuple[bytes, bytes, bytes]:
+    """What stands between the brackets and the elements of `like`, and between two elements."""
+    spans = [(member.start, member.value.end) for member in like.members or []] or [
+        (item.start, item.end) for item in like.items or []
+    ]
+    inner = source[like.start + 1 : like.end - 1]
+    if not spans:
+        if b"\n" not in inner:
+            return b"", b", ", b""
+        closing = _indent_at(source, like.end - 1)
+        return newline + closing + b"  ", b"," + newline + closing + b"  ", newline + closing
+    prefix = source[like.start + 1 : spans[0][0]]
+    suffix = source[spans[-1][1] : like.end - 1]
+    single = b"," + prefix if b"\n" in prefix else b", "
+    separator = source[spans[0][1] : spans[1][0]] if len(spans) > 1 else single
+    if any(b"/" in part for part in (prefix, separator, suffix)):  # a comment there: lay it out afresh
+        if b"\n" not in inner:
+            return b"", b", ", b""
+        indent = _indent_at(source, spans[0][0])
+        return newline + indent, b"," + newline + indent, newline + _indent_at(source, like.end - 1)
+    return prefix, separator, suffix
 
 
 def _indent_at(source: bytes, offset: int) -> bytes:
@@ -192,12 +232,22 @@ def _indent_at(source: bytes, offset: int) -> bytes:
     return prefix if not prefix.strip() else b""
 
 
-def set_member(document: Document, target: Value, key: str, value: Any, *, after: str | None = None) -> None:
+def set_member(
+    document: Document,
+    target: Value,
+    key: str,
+    value: Any,
+    *,
+    after: str | None = None,
+    spellings: dict[str, bytes] | None = None,
+) -> None:
     """Plan setting `target[key]` to `value`: replace the existing value's span, or add a member after the member
     named `after` (else after the last one), on its own line when the members are on their own lines."""
     existing = target.member(key)
     if existing is not None:
-        rendered = render(value, like=existing.value, source=document.source, newline=document.newline)
+        rendered = render(
+            value, like=existing.value, source=document.source, newline=document.newline, spellings=spellings
+        )
         if document.source[existing.value.start : existing.value.end] != rendered:
             document.edits.append(Edit(existing.value.start, existing.value.end, rendered))
         return
@@ -206,7 +256,7 @@ def set_member(document: Document, target: Value, key: str, value: Any, *, after
     pair = (
         json.dumps(key, ensure_ascii=False).encode()
         + b": "
-        + render(value, like=None, source=document.source, newline=document.newline)
+        + render(value, like=None, source=document.source, newline=document.newline, spellings=spellings)
     )
     if anchor is None:
         document.edits.append(Edit(target.start + 1, target.end - 1, pair))
@@ -215,6 +265,21 @@ def set_member(document: Document, target: Value, key: str, value: Any, *, after
     own_line = bool(indent) or document.source[: anchor.start].endswith((b"\n", b"\r"))
     separator = b"," + (document.newline + indent if own_line else b" ")
     document.edits.append(Edit(anchor.value.end, anchor.value.end, separator + pair))
+
+
+def spellings(value: Value, source: bytes) -> dict[str, bytes]:
+    """How the file spells each string in `value` (keys included), so rewriting a string keeps its escapes."""
+    found: dict[str, bytes] = {}
+    if isinstance(value.data, str):
+        found.setdefault(value.data, source[value.start : value.end])
+    for member in value.members or []:
+        found.setdefault(member.key, member.key_text)
+        for text, spelling in spellings(member.value, source).items():
+            found.setdefault(text, spelling)
+    for item in value.items or []:
+        for text, spelling in spellings(item, source).items():
+            found.setdefault(text, spelling)
+    return found
 
 
 def remove_member(document: Document, target: Value, key: str) -> None:
