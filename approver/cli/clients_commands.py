@@ -167,8 +167,10 @@ def doctor_findings(home: Home) -> list[tuple[str, str]]:
         listed = "; ".join(
             f"{report.location.client.id} {server.entry.name} ({server.status.reason})" for report, server in drift
         )
-        findings.append(("warn", f"clients: {len(drift)} server(s) not protected: {listed}. `approver install --all` "
-                                 "wraps the stdio ones"))  # fmt: skip
+        wrappable = any(server.status.transport == "stdio" and server.status.state.value == "unprotected"
+                        for _, server in drift)  # fmt: skip
+        hint = " (`approver install --all` wraps the stdio ones)" if wrappable else ""
+        findings.append(("warn", f"clients: {len(drift)} server(s) not protected: {listed}{hint}"))
     elif reports:
         count = sum(len(report.servers) for report in reports)
         findings.append(("ok", f"clients: {count} server(s) in {len(reports)} file(s), all protected"))

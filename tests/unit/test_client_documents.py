@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import tomllib
+from collections.abc import Mapping
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -51,7 +53,7 @@ def _wrap_all(document: documents.ConfigDocument, home: str | None = None) -> by
     return document.with_changes(planned)
 
 
-def _unwrap_all(document: documents.ConfigDocument, originals: dict[str, dict[str, object]] | None = None) -> bytes:
+def _unwrap_all(document: documents.ConfigDocument, originals: Mapping[str, Mapping[str, Any]] | None = None) -> bytes:
     planned = []
     for entry in document.entries():
         status = classify(entry.name, entry.data)
@@ -122,8 +124,8 @@ def test_remove_marker_is_distinct_from_values() -> None:
     assert REMOVE is not None and repr(REMOVE) == "REMOVE"
 
 
-_names = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=8)
-_strings = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
+_names = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=8)
+_strings = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=12)
 
 
 @settings(max_examples=60, deadline=None)
