@@ -301,18 +301,18 @@ async def test_the_clients_own_clis_run_what_install_wrote_and_calls_are_gated(
     # A real call through the entry exactly as installed: the service decides.
     entry = tomllib.loads(files["codex"].read_text())["mcp_servers"]["everything"]
     parameters = StdioServerParameters(command=entry["command"], args=entry["args"], env=entry["env"])
-    async with Client(parameters, mode="legacy") as client:
-        allowed = await client.call_tool("echo", {"message": "through the installed entry"})
+    async with Client(parameters, mode="legacy") as session:
+        allowed = await session.call_tool("echo", {"message": "through the installed entry"})
         assert not allowed.is_error and _text(allowed) == "Echo: through the installed entry"
-        denied = await client.call_tool("get-env", {})
+        denied = await session.call_tool("get-env", {})
         assert denied.is_error and "no approver present" in _text(denied)
     decided = [(entry["tool"], entry["decision"]) for entry in clients.approver_home.log()]
     assert decided == [("echo", "allow"), ("get-env", "deny")]
 
     removed = clients.approver("uninstall", "--all")
     assert removed.returncode == 0, removed.stderr
-    for client, original in originals.items():
-        assert files[client].read_bytes() == original, client
+    for name, original in originals.items():
+        assert files[name].read_bytes() == original, name
     claude_config = json.loads(files["claude-code"].read_bytes())  # Claude Code rewrote it as it ran
     assert claude_config["mcpServers"]["everything"] == {
         "type": "stdio",
