@@ -6,14 +6,10 @@ import argparse
 import difflib
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 from approver.clients import catalog, wiring
-from approver.clients.wiring import ConfigFileReport, EditRefused, FileChange, FileChangedMeanwhile, WiringRecord
 from approver.platform.paths import Home
-
-ATTEMPTS = 3  # a client rewriting its file (Claude Code does) while we write ours: plan again, this often
 
 
 def add_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -88,74 +84,36 @@ def _chosen_clients(args: argparse.Namespace) -> list[str] | None:
 
 
 def install(args: argparse.Namespace, home: Home) -> int:
-    launcher = wiring.current_launcher()
-    approver_home = wiring.approver_home_for_entries(home)
-    return _change_files(
-        args, home, lambda report, _record: wiring.plan_install(report, launcher, approver_home, args.server)
-    )
+    return _change_files(args, home)
 
 
 def uninstall(args: argparse.Namespace, home: Home) -> int:
-    return _change_files(args, home, lambda report, record: wiring.plan_uninstall(report, record, args.server))
+    return _change_files(args, home)
 
 
-def _change_files(
-    args: argparse.Namespace, home: Home, plan: Callable[[ConfigFileReport, WiringRecord], FileChange | None]
-) -> int:
+def _change_files(args: argparse.Namespace, home: Home) -> int:
     try:
         chosen = _chosen_clients(args)
     except _Usage as exc:
         print(f"approver {args.command}: {exc}", file=sys.stderr)
         return 2
-    record = WiringRecord(home)
     reports = wiring.scan(_environment(args), chosen)
-    failures = 0
     if not reports:
         print("No configuration file found for " + (", ".join(chosen) if chosen else "any client"))
-    for report in reports:
-        outcome = _change_one(report, record, plan, dry_run=args.dry_run)
-        if outcome is None:
-            failures += 1
-    return 1 if failures else 0
-
-
-def _change_one(
-    report: ConfigFileReport,
-    record: WiringRecord,
-    plan: Callable[[ConfigFileReport, WiringRecord], FileChange | None],
-    *,
-    dry_run: bool,
-) -> str | None:
-    """One file, on its own: its failure is reported and the other files are still done. None on failure."""
-    label = f"{report.location.client.id}: {report.path}"
-    for _ in range(ATTEMPTS):
-        if report.error:
-            print(f"approver: {report.error}", file=sys.stderr)
-            return None
-        try:
-            change = plan(report, record)
-        except EditRefused as exc:
-            print(f"approver: {report.path}: left untouched: {exc}", file=sys.stderr)
-            return None
-        if change is None:
+    change = wiring.install if args.command == "install" else wiring.uninstall
+    outcomes = change(reports, home, servers=args.server, dry_run=args.dry_run)
+    for outcome in outcomes:
+        label = f"{outcome.report.location.client.id}: {outcome.report.path}"
+        if outcome.error:
+            print(f"approver: {outcome.error}", file=sys.stderr)
+        elif outcome.change is None:
             print(f"{label}: nothing to change")
-            return "unchanged"
-        if dry_run:
-            sys.stdout.write(change.diff())
-            return "planned"
-        try:
-            wiring.apply(change, record)
-        except FileChangedMeanwhile:
-            report = wiring.reread(report)
-            continue
-        except OSError as exc:
-            print(f"approver: {report.path}: not written: {exc.strerror or exc}", file=sys.stderr)
-            return None
-        done = "wrapped" if change.kind == "install" else "put back"
-        print(f"{label}: {done} {', '.join(change.servers)}")
-        return "changed"
-    print(f"approver: {report.path}: another program kept rewriting it; left as it is, try again", file=sys.stderr)
-    return None
+        elif args.dry_run:
+            sys.stdout.write(outcome.change.diff())
+        else:
+            done = "wrapped" if outcome.change.kind == "install" else "put back"
+            print(f"{label}: {done} {', '.join(outcome.change.servers)}")
+    return 1 if any(outcome.error for outcome in outcomes) else 0
 
 
 def doctor_findings(home: Home) -> list[tuple[str, str]]:

@@ -154,6 +154,10 @@ def classify(name: str, entry: Any, url_transport: str = "http") -> ServerStatus
         )
     if approver_args_start(command, args) is not None:
         return ServerStatus(name, "stdio", State.CANNOT, "it runs approver, but not as a proxy", command, tuple(args))
+    if not name.strip() or not name.isprintable() or name.startswith("-"):
+        # `approver proxy --name` takes printable text only, and would read a leading "-" as an option.
+        reason = f"its name {name!r} cannot be a proxy's --name (printable text not starting with '-')"
+        return ServerStatus(name, "stdio", State.CANNOT, reason, command, tuple(args))
     return ServerStatus(name, "stdio", State.UNPROTECTED, "starts the server directly", command, tuple(args))
 
 

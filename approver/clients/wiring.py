@@ -1,8 +1,10 @@
 """Reading and writing clients' configuration files: the thin I/O around the pure parts.
 
-The API the CLI and the desktop app share: `scan` lists each client's files with every server and its state;
-`plan_install` / `plan_uninstall` compute the new bytes of each file (and a diff to show); `apply` writes one
-planned change, only if the file still holds the bytes the plan was made from. Nothing here damages a file: a
+The API the CLI and the desktop app share: `scan` lists each client's files with every server and its state
+(`unprotected` picks out the drift); `install` / `uninstall` change each file on its own (`dry_run` only plans:
+each Outcome's change has the new bytes and a `diff()` to show), and are built from `plan_install` /
+`plan_uninstall` (the new bytes of one file) and `apply` (writes one planned change, only if the file still
+holds the bytes the plan was made from). Nothing here damages a file: a
 file that does not parse is reported and left alone, an edit is checked by parsing it again before it is
 written, writes are atomic, and the bytes a file had before our first change are kept.
 """
@@ -16,7 +18,7 @@ import os
 import secrets
 import shutil
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any
@@ -339,16 +341,83 @@ def apply(change: FileChange, record: WiringRecord) -> None:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
-    directory = os.open(target.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    if os.name == "posix":  # the rename itself survives a crash once its folder is synced
+        directory = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
     record.after_write(change)
 
 
-def reread(report: ConfigFileReport) -> ConfigFileReport:
-    return read_location(report.location)
+ATTEMPTS = 3  # a client rewriting its file while we write ours (Claude Code does): plan again, this often
+
+Planner = Callable[[ConfigFileReport], "FileChange | None"]
+
+
+@dataclass
+class Outcome:
+    """What became of one file: changed (or, in a dry run, the change planned), nothing to change, or an error
+    (one line; the file was left as it was)."""
+
+    report: ConfigFileReport
+    change: FileChange | None = None
+    error: str | None = None
+    written: bool = False
+
+
+def change_file(report: ConfigFileReport, plan: Planner, record: WiringRecord, *, dry_run: bool = False) -> Outcome:
+    """Plan and write one file on its own, planning again from the new bytes when another program wrote the file
+    meanwhile. Never raises for a file that cannot be changed: that is the Outcome's error."""
+    for _ in range(ATTEMPTS):
+        if report.error:
+            return Outcome(report, error=report.error)
+        try:
+            change = plan(report)
+        except EditRefused as exc:
+            return Outcome(report, error=f"{report.path}: left untouched: {exc}")
+        if change is None or dry_run:
+            return Outcome(report, change)
+        try:
+            apply(change, record)
+        except FileChangedMeanwhile:
+            report = read_location(report.location)
+            continue
+        except OSError as exc:
+            return Outcome(report, change, error=f"{report.path}: not written: {exc.strerror or exc}")
+        return Outcome(report, change, written=True)
+    return Outcome(report, error=f"{report.path}: another program kept rewriting it; left as it is, try again")
+
+
+def install(
+    reports: Iterable[ConfigFileReport],
+    home: Home,
+    *,
+    servers: Iterable[str] | None = None,
+    launcher: Launcher | None = None,
+    dry_run: bool = False,
+) -> list[Outcome]:
+    """Wrap every unprotected stdio server (or those named) in each file; each file on its own."""
+    chosen = list(servers) if servers is not None else None
+    start = launcher or current_launcher()
+    approver_home = approver_home_for_entries(home)
+    record = WiringRecord(home)
+    return [
+        change_file(report, lambda now: plan_install(now, start, approver_home, chosen), record, dry_run=dry_run)
+        for report in reports
+    ]
+
+
+def uninstall(
+    reports: Iterable[ConfigFileReport], home: Home, *, servers: Iterable[str] | None = None, dry_run: bool = False
+) -> list[Outcome]:
+    """Put every wrapped server (or those named) back in each file; each file on its own."""
+    chosen = list(servers) if servers is not None else None
+    record = WiringRecord(home)
+    return [
+        change_file(report, lambda now: plan_uninstall(now, record, chosen), record, dry_run=dry_run)
+        for report in reports
+    ]
 
 
 __all__ = [
@@ -356,15 +425,18 @@ __all__ = [
     "EditRefused",
     "FileChange",
     "FileChangedMeanwhile",
+    "Outcome",
     "ServerReport",
     "WiringRecord",
     "apply",
     "approver_home_for_entries",
+    "change_file",
     "current_launcher",
     "environment_from_os",
+    "install",
     "plan_install",
     "plan_uninstall",
-    "reread",
     "scan",
+    "uninstall",
     "unprotected",
 ]

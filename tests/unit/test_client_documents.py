@@ -124,7 +124,9 @@ def test_remove_marker_is_distinct_from_values() -> None:
     assert REMOVE is not None and repr(REMOVE) == "REMOVE"
 
 
-_names = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=8)
+_names = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=8).filter(
+    lambda name: name.strip() and name.isprintable() and not name.startswith("-")
+)
 _strings = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=12)
 
 

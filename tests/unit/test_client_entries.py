@@ -44,6 +44,12 @@ def test_classify(entry: object, transport: str, state: State) -> None:
     assert status.reason
 
 
+@pytest.mark.parametrize("name", ["", " ", "-x", "tab\there", "\x7f"])
+def test_a_name_the_proxy_would_refuse_is_not_wrapped(name: str) -> None:
+    status = classify(name, {"command": "npx"})
+    assert status.state is State.CANNOT and "--name" in status.reason
+
+
 def test_gemini_reads_a_bare_url_as_sse() -> None:
     assert classify("s", {"url": "https://x/sse"}, url_transport="sse").transport == "sse"
 
