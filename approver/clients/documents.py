@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import tomlkit
 import tomlkit.exceptions
-from tomlkit.items import Array, InlineTable
+from tomlkit.items import Array
 
 from approver.clients import jsonc
 from approver.clients.entries import REMOVE, Change, apply_changes
@@ -125,12 +125,26 @@ class JsonDocument(ConfigDocument):
         return value
 
     def with_changes(self, changes: Sequence[tuple[Entry, Sequence[Change]]]) -> bytes:
+        try:
+            result = self._edited(changes)
+        except jsonc.DuplicateKey as exc:
+            line, column = jsonc._position(self.source, exc.offset)
+            raise EditRefused(f"line {line}, column {column}: the key {exc.key!r} appears twice") from None
+        try:
+            reread = jsonc.parse(result, comments=self.comments).root.data
+        except jsonc.DocumentError as exc:
+            raise EditRefused(f"the edited text would not parse ({exc})") from None
+        if reread != self._expected(changes):
+            raise EditRefused("the edited text would not read as planned")
+        return result
+
+    def _edited(self, changes: Sequence[tuple[Entry, Sequence[Change]]]) -> bytes:
         document = jsonc.Document(self.source, self.document.root, self.document.newline)
         for entry, entry_changes in changes:
             container = self._node(entry.container)
             node = self._node((*entry.container, entry.name))
             member = self._lookup(container, entry.name)
-            spelled = jsonc.spellings(node, self.source)
+            spelled = jsonc.string_spellings(node, self.source)
             if member is not None:
                 spelled.setdefault(entry.name, member.key_text)
             for path, value in entry_changes:
@@ -151,14 +165,7 @@ class JsonDocument(ConfigDocument):
                         jsonc.remove_member(document, parent, path[-1])
                     else:
                         jsonc.set_member(document, parent, path[-1], value, after="args", spellings=spelled)
-        result = jsonc.apply(document)
-        try:
-            reread = jsonc.parse(result, comments=self.comments).root.data
-        except jsonc.DocumentError as exc:
-            raise EditRefused(f"the edited text would not parse ({exc})") from None
-        if reread != self._expected(changes):
-            raise EditRefused("the edited text would not read as planned")
-        return result
+        return jsonc.apply(document)
 
 
 class TomlDocument(ConfigDocument):
@@ -175,7 +182,9 @@ class TomlDocument(ConfigDocument):
         except tomlkit.exceptions.ParseError as exc:
             raise jsonc.DocumentError(str(exc).split(" at line ")[0], exc.line, exc.col) from None
         except tomllib.TOMLDecodeError as exc:
-            raise jsonc.DocumentError(str(exc), 1, 1) from None
+            message, _, where = str(exc).partition(" (at line ")
+            line, _, column = where.rstrip(")").partition(", column ")
+            raise jsonc.DocumentError(message, int(line or 1), int(column or 1)) from None
         if self.document.unwrap() != self.data:
             raise jsonc.DocumentError("two TOML parsers read this file differently", 1, 1)
 
@@ -185,19 +194,20 @@ class TomlDocument(ConfigDocument):
             table: Any = document
             for key in (*entry.container, entry.name):
                 table = table[key]
+            spelled = _toml_spellings(table)
             for path, value in entry_changes:
                 parent = table
                 for key in path[:-1]:
                     if key not in parent:
                         if value is REMOVE:
                             break
-                        parent[key] = tomlkit.inline_table() if isinstance(parent, InlineTable) else tomlkit.table()
+                        parent[key] = tomlkit.inline_table()  # env = { APPROVER_HOME = "…" }, beside the rest
                     parent = parent[key]
                 else:
                     if value is REMOVE:
                         parent.pop(path[-1], None)
                     else:
-                        parent[path[-1]] = _toml_value(value, parent.get(path[-1]))
+                        _set_toml(parent, path[-1], value, spelled)
         result = tomlkit.dumps(document).encode("utf-8")
         if b"\r\n" in self.source and self.source.count(b"\n") == self.source.count(b"\r\n"):
             # tomlkit ends the lines it adds with LF: keep a CRLF file CRLF throughout.
@@ -211,12 +221,44 @@ class TomlDocument(ConfigDocument):
         return result
 
 
-def _toml_value(value: Any, like: Any) -> Any:
-    """A list keeps the layout of the array it replaces: one element per line if that one was."""
-    if isinstance(value, list):
-        array = tomlkit.array()
-        array.extend(value)
-        if isinstance(like, Array) and "\n" in like.as_string():
-            array.multiline(True)
-        return array
-    return value
+def _set_toml(table: Any, key: str, value: Any, spelled: dict[str, str]) -> None:
+    """Set `table[key]`, keeping what is there: an array that only gains elements in front or loses its first
+    ones is edited in place (its comments and layout stay); otherwise a new value is written in the old one's
+    layout (one element per line if it was) and with the file's spelling of each string ('literal' or "basic")."""
+    like = table.get(key)
+    if isinstance(value, list) and isinstance(like, Array) and len(like) and "\n" in like.as_string():
+        kept = like.unwrap()
+        added = len(value) - len(kept)
+        if added > 0 and value[added:] == kept:
+            for index, item in enumerate(value[:added]):
+                like.insert(index, item)
+            return
+        if added < 0 and value and kept[-added:] == value:
+            for _ in range(-added):
+                del like[0]
+            return
+    table[key] = tomlkit.parse("value = " + _toml_text(value, like, spelled))["value"]
+
+
+def _toml_text(value: Any, like: Any, spelled: dict[str, str]) -> str:
+    if not isinstance(value, list):
+        if isinstance(value, str) and value in spelled:
+            return spelled[value]
+        return str(tomlkit.item(value).as_string())
+    parts = [_toml_text(item, None, spelled) for item in value]
+    if isinstance(like, Array) and "\n" in like.as_string():
+        lines = like.as_string().splitlines()
+        indent = lines[1][: len(lines[1]) - len(lines[1].lstrip())] if len(lines) > 2 else "    "
+        closing = lines[-1][: len(lines[-1]) - len(lines[-1].lstrip())]
+        return "[\n" + "".join(f"{indent}{part},\n" for part in parts) + closing + "]"
+    return "[" + ", ".join(parts) + "]"
+
+
+def _toml_spellings(table: Any) -> dict[str, str]:
+    """How the entry spells each string it holds, so a string moved into args keeps its quoting."""
+    found: dict[str, str] = {}
+    for item in table.values():
+        for candidate in item if isinstance(item, Array) else [item]:
+            if isinstance(candidate, tomlkit.items.String):
+                found.setdefault(str(candidate), candidate.as_string())
+    return found

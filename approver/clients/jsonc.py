@@ -244,6 +244,8 @@ def set_member(
     """Plan setting `target[key]` to `value`: replace the existing value's span, or add a member after the member
     named `after` (else after the last one), on its own line when the members are on their own lines."""
     existing = target.member(key)
+    if existing is not None and _edit_array_ends(document, existing.value, value, spellings or {}):
+        return
     if existing is not None:
         rendered = render(
             value, like=existing.value, source=document.source, newline=document.newline, spellings=spellings
@@ -267,17 +269,36 @@ def set_member(
     document.edits.append(Edit(anchor.value.end, anchor.value.end, separator + pair))
 
 
-def spellings(value: Value, source: bytes) -> dict[str, bytes]:
+def _edit_array_ends(document: Document, array: Value, value: Any, spelled: dict[str, bytes]) -> bool:
+    """An array that only gains elements in front (wrapping args) or only loses its first ones (unwrapping) is
+    edited there alone, so every element it keeps, and every comment between them, stays as written."""
+    items = array.items
+    if not items or not isinstance(value, list) or len(value) == len(items):
+        return False
+    kept = array.data
+    if len(value) > len(kept) and value[len(value) - len(kept) :] == kept:
+        added = value[: len(value) - len(kept)]
+        _, separator, _ = _layout(array, document.source, document.newline)
+        text = separator.join(spelled.get(item) or json.dumps(item, ensure_ascii=False).encode() for item in added)
+        document.edits.append(Edit(items[0].start, items[0].start, text + separator))
+        return True
+    if value and len(value) < len(kept) and kept[len(kept) - len(value) :] == value:
+        document.edits.append(Edit(items[0].start, items[len(kept) - len(value)].start, b""))
+        return True
+    return False
+
+
+def string_spellings(value: Value, source: bytes) -> dict[str, bytes]:
     """How the file spells each string in `value` (keys included), so rewriting a string keeps its escapes."""
     found: dict[str, bytes] = {}
     if isinstance(value.data, str):
         found.setdefault(value.data, source[value.start : value.end])
     for member in value.members or []:
         found.setdefault(member.key, member.key_text)
-        for text, spelling in spellings(member.value, source).items():
+        for text, spelling in string_spellings(member.value, source).items():
             found.setdefault(text, spelling)
     for item in value.items or []:
-        for text, spelling in spellings(item, source).items():
+        for text, spelling in string_spellings(item, source).items():
             found.setdefault(text, spelling)
     return found
 

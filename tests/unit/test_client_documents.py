@@ -152,3 +152,32 @@ def test_wrapping_then_unwrapping_gives_the_same_bytes(
         assert read_back["mcpServers"][name]["keep"] == {"x": name}
     originals = {name: {"command": "cmd " + name, "args": args} for name, args in servers.items()}
     assert _unwrap_all(documents.load(wrapped, "jsonc", [("mcpServers",)]), originals) == source
+
+
+def test_a_key_written_twice_where_we_write_refuses_the_edit_instead_of_guessing() -> None:
+    source = b'{"mcpServers": {"a": {"command": "x", "env": {"APPROVER_HOME": "1", "APPROVER_HOME": "2"}}}}'
+    document = documents.load(source, "json", [("mcpServers",)])
+    with pytest.raises(documents.EditRefused, match="'APPROVER_HOME' appears twice"):
+        _wrap_all(document, home="/h")
+
+
+def test_toml_gets_an_inline_env_and_stays_crlf() -> None:
+    source = b'[mcp_servers.t]\r\ncommand = "uvx"\r\nargs = [\r\n  "mcp-server-time",\r\n]\r\n'
+    wrapped = _wrap_all(documents.load(source, "toml", [("mcp_servers",)]), home="/h")
+    assert b"\n" not in wrapped.replace(b"\r\n", b"")
+    assert b'env = {APPROVER_HOME = "/h"}' in wrapped.replace(b"{ ", b"{").replace(b" }", b"}")
+    assert b'args = [\r\n    "proxy",' in wrapped or b'args = [\r\n  "proxy",' in wrapped
+    entry = tomllib.loads(wrapped.decode())["mcp_servers"]["t"]
+    assert entry["args"] == ["proxy", "--name", "t", "--", "uvx", "mcp-server-time"]
+    assert (
+        _unwrap_all(
+            documents.load(wrapped, "toml", [("mcp_servers",)]), {"t": {"command": "uvx", "args": ["mcp-server-time"]}}
+        )
+        == source
+    )
+
+
+def test_a_toml_file_that_does_not_parse_names_line_and_column() -> None:
+    with pytest.raises(jsonc.DocumentError) as caught:
+        documents.load(b'[mcp_servers.a]\ncommand = "x"\nargs = [1,\n', "toml", [("mcp_servers",)])
+    assert caught.value.line >= 3
