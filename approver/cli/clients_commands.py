@@ -116,7 +116,7 @@ def _change_files(args: argparse.Namespace, home: Home) -> int:
     return 1 if any(outcome.error for outcome in outcomes) else 0
 
 
-def doctor_findings(home: Home) -> list[tuple[str, str]]:
+def doctor_findings() -> list[tuple[str, str]]:
     """For `approver doctor`: servers that clients start without the proxy, and files that do not parse."""
     reports = wiring.scan(wiring.environment_from_os())
     findings: list[tuple[str, str]] = [("warn", f"clients: {report.error}") for report in reports if report.error]

@@ -376,6 +376,8 @@ def change_file(report: ConfigFileReport, plan: Planner, record: WiringRecord, *
             change = plan(report)
         except EditRefused as exc:
             return Outcome(report, error=f"{report.path}: left untouched: {exc}")
+        except OSError as exc:  # the record of what install changed cannot be read
+            return Outcome(report, error=f"{report.path}: left untouched: {exc.strerror or exc}")
         if change is None or dry_run:
             return Outcome(report, change)
         try:

@@ -181,3 +181,15 @@ def test_a_toml_file_that_does_not_parse_names_line_and_column() -> None:
     with pytest.raises(jsonc.DocumentError) as caught:
         documents.load(b'[mcp_servers.a]\ncommand = "x"\nargs = [1,\n', "toml", [("mcp_servers",)])
     assert caught.value.line >= 3
+
+
+def test_comments_among_the_args_stay_through_wrap_and_unwrap() -> None:
+    source = (
+        b'{"mcpServers": {"a": {\n  "command": "npx",\n  "args": [\n    // the package\n'
+        b'    "-y", "pkg" /* pinned */\n  ]\n}}}'
+    )
+    wrapped = _wrap_all(documents.load(source, "jsonc", [("mcpServers",)]))
+    assert b'"args": [\n    // the package\n    "proxy",\n    "--name",\n    "a",\n    "--",\n    "npx",\n' in wrapped
+    assert b'"-y", "pkg" /* pinned */' in wrapped
+    originals = {"a": {"command": "npx", "args": ["-y", "pkg"]}}
+    assert _unwrap_all(documents.load(wrapped, "jsonc", [("mcpServers",)]), originals) == source
