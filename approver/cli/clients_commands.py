@@ -21,7 +21,8 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
         ("install", "put approver proxy in front of the clients' stdio servers"),
         ("uninstall", "put the clients' wrapped servers back as they were"),
     ):
-        command = commands.add_parser(name, help=summary, description=f"{summary}. Clients: {ids}.")
+        description = f"{summary[0].upper()}{summary[1:]}. Clients: {ids}."
+        command = commands.add_parser(name, help=summary, description=description)
         command.add_argument("client", nargs="*", metavar="CLIENT", help="a client's id (see `approver clients`)")
         command.add_argument("--all", action="store_true", help="every client found")
         command.add_argument("--server", action="append", metavar="NAME", help="only this server (repeat for more)")
@@ -44,7 +45,7 @@ def _environment(args: argparse.Namespace) -> catalog.Environment:
 
 
 def clients(args: argparse.Namespace, home: Home) -> int:
-    reports = wiring.scan(_environment(args))
+    reports = wiring.scan(_environment(args), expected=wiring.expected_wrapping(home))
     if args.json:
         print(json.dumps([report.as_json() for report in reports], indent=2, ensure_ascii=False))
         return 1 if any(report.error for report in reports) else 0
@@ -97,7 +98,7 @@ def _change_files(args: argparse.Namespace, home: Home) -> int:
     except _Usage as exc:
         print(f"approver {args.command}: {exc}", file=sys.stderr)
         return 2
-    reports = wiring.scan(_environment(args), chosen)
+    reports = wiring.scan(_environment(args), chosen, wiring.expected_wrapping(home))
     if not reports:
         print("No configuration file found for " + (", ".join(chosen) if chosen else "any client"))
     change = wiring.install if args.command == "install" else wiring.uninstall
@@ -116,9 +117,10 @@ def _change_files(args: argparse.Namespace, home: Home) -> int:
     return 1 if any(outcome.error for outcome in outcomes) else 0
 
 
-def doctor_findings() -> list[tuple[str, str]]:
-    """For `approver doctor`: servers that clients start without the proxy, and files that do not parse."""
-    reports = wiring.scan(wiring.environment_from_os())
+def doctor_findings(home: Home) -> list[tuple[str, str]]:
+    """For `approver doctor`: servers that clients start without this installation's proxy, and files that do
+    not parse."""
+    reports = wiring.scan(wiring.environment_from_os(), expected=wiring.expected_wrapping(home))
     findings: list[tuple[str, str]] = [("warn", f"clients: {report.error}") for report in reports if report.error]
     drift = wiring.unprotected(reports)
     if drift:

@@ -366,7 +366,7 @@ def _doctor(args: argparse.Namespace, home: Home) -> int:
             report("!!", f"log: {exc}")
     else:
         report("ok", f"log: none yet ({home.log_file} is created when the service first starts)")
-    for level, finding in clients_commands.doctor_findings():
+    for level, finding in clients_commands.doctor_findings(home):
         report(level, finding)
     return 1 if problems else 0
 

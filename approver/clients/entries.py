@@ -118,9 +118,31 @@ def _remote_transport(entry: Mapping[str, Any], url_transport: str) -> str | Non
     return None
 
 
-def classify(name: str, entry: Any, url_transport: str = "http") -> ServerStatus:
+@dataclass(frozen=True)
+class Expected:
+    """What a wrapper must run to count as protected by this installation. Anything that runs a program named
+    approver with `proxy --name` looks wrapped, so an agent could name its own program so, or point the entry's
+    APPROVER_HOME at a service of its own: such an entry is reported, not counted as protected."""
+
+    launchers: frozenset[Launcher]
+    approver_home: str | None  # the APPROVER_HOME entries must carry (None: the default home, so none)
+
+    def doubt(self, command: str, args: Sequence[Any], env: Any) -> str | None:
+        start = approver_args_start(command, args) or 0
+        if Launcher(command, tuple(args[:start])) not in self.launchers:
+            shown = " ".join([command, *args[:start]])
+            return f"it runs {shown}, not this installation's approver (uninstall, then install, to fix it)"
+        home = env.get(APPROVER_HOME) if isinstance(env, Mapping) else None
+        if home != self.approver_home:
+            where = f"APPROVER_HOME {home}" if home is not None else "the default home"
+            return f"its calls are decided by the service of {where}, not this one's"
+        return None
+
+
+def classify(name: str, entry: Any, url_transport: str = "http", expected: Expected | None = None) -> ServerStatus:
     """The entry's transport and whether every tool call through it reaches `approver proxy`. `url_transport`:
-    what a bare `url` means to this client (Gemini CLI: SSE; the others: streamable HTTP)."""
+    what a bare `url` means to this client (Gemini CLI: SSE; the others: streamable HTTP). `expected`: the
+    approver and home a wrapper must use (None: any wrapper counts)."""
     if not isinstance(entry, Mapping):
         return ServerStatus(name, "unknown", State.CANNOT, "the entry is not an object")
     remote = _remote_transport(entry, url_transport)
@@ -143,15 +165,11 @@ def classify(name: str, entry: Any, url_transport: str = "http") -> ServerStatus
         return ServerStatus(name, "stdio", State.CANNOT, "its args are not a list of strings", command)
     wrapped = unwrap_args(command, args)
     if wrapped is not None:
-        return ServerStatus(
-            name,
-            "stdio",
-            State.PROTECTED,
-            f"runs through approver proxy as {wrapped.name!r}",
-            command,
-            tuple(args),
-            wrapped,
-        )
+        doubt = expected.doubt(command, args, entry.get("env")) if expected is not None else None
+        if doubt is not None:
+            return ServerStatus(name, "stdio", State.CANNOT, doubt, command, tuple(args), wrapped)
+        reason = f"runs through approver proxy as {wrapped.name!r}"
+        return ServerStatus(name, "stdio", State.PROTECTED, reason, command, tuple(args), wrapped)
     if approver_args_start(command, args) is not None:
         return ServerStatus(name, "stdio", State.CANNOT, "it runs approver, but not as a proxy", command, tuple(args))
     if not name.strip() or not name.isprintable() or name.startswith("-"):

@@ -26,7 +26,7 @@ from typing import Any
 from approver.clients import catalog, documents, entries
 from approver.clients.catalog import ConfigLocation, Environment
 from approver.clients.documents import ConfigDocument, EditRefused, Entry
-from approver.clients.entries import Change, Launcher, ServerStatus, State
+from approver.clients.entries import Change, Expected, Launcher, ServerStatus, State
 from approver.clients.jsonc import DocumentError
 from approver.platform.durable import fsync_fully, write_atomically
 from approver.platform.paths import Home
@@ -77,6 +77,7 @@ class ServerReport:
 class ConfigFileReport:
     location: ConfigLocation
     path: Path
+    expected: Expected | None = None
     source: bytes | None = None  # None: the file does not exist
     error: str | None = None  # one line: why it was left alone
     document: ConfigDocument | None = None
@@ -93,9 +94,17 @@ class ConfigFileReport:
         }
 
 
-def read_location(location: ConfigLocation) -> ConfigFileReport:
+def expected_wrapping(home: Home, launcher: Launcher | None = None) -> Expected:
+    """What counts as protected here: entries that run this approver (as install writes it, or the same file by
+    another path) with this home's APPROVER_HOME."""
+    start = launcher or current_launcher()
+    launchers = {start, Launcher(str(Path(start.command).resolve()), start.prefix)}
+    return Expected(frozenset(launchers), approver_home_for_entries(home))
+
+
+def read_location(location: ConfigLocation, expected: Expected | None = None) -> ConfigFileReport:
     path = Path(location.path)
-    report = ConfigFileReport(location, path)
+    report = ConfigFileReport(location, path, expected)
     try:
         report.source = path.read_bytes()
     except FileNotFoundError:
@@ -109,14 +118,17 @@ def read_location(location: ConfigLocation) -> ConfigFileReport:
         report.error = f"{path}:{exc.line}:{exc.column}: does not parse, left untouched: {exc}"
         return report
     report.servers = [
-        ServerReport(entry, entries.classify(entry.name, entry.data, location.url_transport))
+        ServerReport(entry, entries.classify(entry.name, entry.data, location.url_transport, expected))
         for entry in report.document.entries()
     ]
     return report
 
 
-def scan(environment: Environment, clients: Iterable[str] | None = None) -> list[ConfigFileReport]:
-    """Every configuration file that exists, for the clients named (default: all), with its servers."""
+def scan(
+    environment: Environment, clients: Iterable[str] | None = None, expected: Expected | None = None
+) -> list[ConfigFileReport]:
+    """Every configuration file that exists, for the clients named (default: all), with its servers; a wrapped
+    server counts as protected only if it runs as `expected` says (see `expected_wrapping`)."""
     wanted = set(clients) if clients is not None else None
     seen: set[PurePath] = set()
     reports = []
@@ -124,7 +136,7 @@ def scan(environment: Environment, clients: Iterable[str] | None = None) -> list
         if (wanted is not None and location.client.id not in wanted) or location.path in seen:
             continue
         seen.add(location.path)
-        report = read_location(location)
+        report = read_location(location, expected)
         if report.source is not None or report.error is not None:
             reports.append(report)
     return reports
@@ -290,7 +302,7 @@ def plan_uninstall(
     every wrapped server goes back, it is the file as it was before our first change, byte for byte."""
     if report.document is None or report.source is None:
         return None
-    wrapped = [server for server in report.servers if server.status.state is State.PROTECTED]
+    wrapped = [server for server in report.servers if server.status.wrapped is not None]
     chosen = [server for server in wrapped if _selected(server, servers)]
     if not chosen:
         return None
@@ -383,7 +395,7 @@ def change_file(report: ConfigFileReport, plan: Planner, record: WiringRecord, *
         try:
             apply(change, record)
         except FileChangedMeanwhile:
-            report = read_location(report.location)
+            report = read_location(report.location, report.expected)
             continue
         except OSError as exc:
             return Outcome(report, change, error=f"{report.path}: not written: {exc.strerror or exc}")
@@ -435,6 +447,7 @@ __all__ = [
     "change_file",
     "current_launcher",
     "environment_from_os",
+    "expected_wrapping",
     "install",
     "plan_install",
     "plan_uninstall",

@@ -6,6 +6,7 @@ import pytest
 
 from approver.clients.entries import (
     REMOVE,
+    Expected,
     Launcher,
     State,
     apply_changes,
@@ -101,3 +102,21 @@ def test_the_env_we_added_goes_and_one_the_user_had_stays() -> None:
 )
 def test_what_is_not_a_wrapper(command: str, args: list[str]) -> None:
     assert unwrap_args(command, args) is None
+
+
+def test_only_this_installations_approver_and_home_count_as_protected() -> None:
+    expected = Expected(frozenset({SCRIPT, MODULE}), "/home/u/alt")
+    args = ["proxy", "--name", "n", "--", "srv"]
+    env = {"APPROVER_HOME": "/home/u/alt"}
+    script = {"command": SCRIPT.command, "args": args, "env": env}
+    assert classify("n", script, expected=expected).state is State.PROTECTED
+    module = {"command": MODULE.command, "args": [*MODULE.prefix, *args], "env": env}
+    assert classify("n", module, expected=expected).state is State.PROTECTED
+    for entry in (
+        {"command": "/tmp/agent/approver", "args": args, "env": env},  # a lookalike
+        {"command": "/usr/bin/python3", "args": ["-m", "approver", *args], "env": env},  # another interpreter
+        {"command": SCRIPT.command, "args": args},  # the default home's service, not ours
+        {"command": SCRIPT.command, "args": args, "env": {"APPROVER_HOME": "/tmp/agent-home"}},
+    ):
+        status = classify("n", entry, expected=expected)
+        assert status.state is State.CANNOT and status.wrapped is not None, entry
