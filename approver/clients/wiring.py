@@ -29,7 +29,7 @@ from approver.clients.documents import ConfigDocument, EditRefused, Entry
 from approver.clients.entries import Change, Expected, Launcher, ServerStatus, State
 from approver.clients.jsonc import DocumentError
 from approver.platform.durable import fsync_fully, write_atomically
-from approver.platform.paths import Home
+from approver.platform.paths import Home, ensure_private_dir
 
 RECORD_VERSION = 1
 
@@ -195,6 +195,7 @@ class WiringRecord:
         return data if _digest(data) == record.get("original_sha256") else None
 
     def _save(self, document: dict[str, Any]) -> None:
+        ensure_private_dir(self.directory)
         write_atomically(self.file, json.dumps(document, indent=2, ensure_ascii=False).encode() + b"\n")
 
     def before_write(self, change: FileChange) -> None:
@@ -204,6 +205,8 @@ class WiringRecord:
         record = files.get(str(change.path))
         if not isinstance(record, dict):
             copy_name = f"{_digest(str(change.path).encode())[:16]}-{_digest(change.before)[:16]}"
+            # Private, like every file written here: clients' configurations hold tokens in their env.
+            ensure_private_dir(self.directory / "originals")
             write_atomically(self.directory / "originals" / copy_name, change.before)
             record = {
                 "original_sha256": _digest(change.before),

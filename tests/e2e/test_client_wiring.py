@@ -362,3 +362,47 @@ def test_a_lookalike_wrapper_or_another_home_is_not_counted_as_protected(clients
     servers = json.loads((clients.home_dir / ".cursor" / "mcp.json").read_bytes())["mcpServers"]
     assert servers["lookalike"] == {"command": _server()[0], "args": _server()[1:]}
     assert servers["elsewhere"]["command"] == "npx"
+
+
+def test_a_client_writing_between_plan_and_write_is_kept_and_we_plan_again(clients: Clients) -> None:
+    files = configure(clients)
+    environment = Environment(clients.home_dir, "linux", {"XDG_CONFIG_HOME": str(clients.home_dir / ".config")}, ())
+    [report] = wiring.scan(environment, ["codex"])
+    approver_home = Home(clients.approver_home.root / "config", clients.approver_home.root / "data",
+                         clients.approver_home.root / "run", explicit=True)  # fmt: skip
+    record = wiring.WiringRecord(approver_home)
+    plans = []
+
+    def plan_while_codex_writes(now: wiring.ConfigFileReport) -> wiring.FileChange | None:
+        change = wiring.plan_install(now, Launcher("/opt/approver"), None)
+        plans.append(change)
+        if len(plans) == 1:  # Codex saves its file right after we read it
+            files["codex"].write_bytes(files["codex"].read_bytes() + b'\n[mcp_servers.added]\ncommand = "uvx"\n')
+        return change
+
+    outcome = wiring.change_file(report, plan_while_codex_writes, record)
+    assert outcome.written and outcome.error is None
+    assert len(plans) == 2
+    written = tomllib.loads(files["codex"].read_text())["mcp_servers"]
+    assert written["added"]["args"] == ["proxy", "--name", "added", "--", "uvx"]
+    assert written["everything"]["command"] == "/opt/approver"
+    private = clients.approver_home.root / "data" / "clients"
+    assert private.stat().st_mode & 0o777 == 0o700
+    assert all(path.stat().st_mode & 0o777 == 0o600 for path in (private / "originals").iterdir())
+
+
+def test_a_symlinked_config_is_written_through_and_keeps_its_mode(clients: Clients, tmp_path: Path) -> None:
+    dotfiles = tmp_path / "dotfiles" / "mcp.json"
+    dotfiles.parent.mkdir()
+    dotfiles.write_text('{"mcpServers": {"t": {"command": "uvx", "args": ["mcp-server-time"]}}}\n')
+    dotfiles.chmod(0o640)
+    link = clients.home_dir / ".cursor" / "mcp.json"
+    link.parent.mkdir()
+    link.symlink_to(dotfiles)
+    original = dotfiles.read_bytes()
+    assert clients.approver("install", "cursor").returncode == 0
+    assert link.is_symlink() and link.resolve() == dotfiles
+    assert dotfiles.stat().st_mode & 0o777 == 0o640
+    assert "proxy" in json.loads(dotfiles.read_bytes())["mcpServers"]["t"]["args"]
+    assert clients.approver("uninstall", "cursor").returncode == 0
+    assert link.is_symlink() and dotfiles.read_bytes() == original
