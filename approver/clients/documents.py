@@ -176,15 +176,17 @@ class TomlDocument(ConfigDocument):
             text = source.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise jsonc.DocumentError("not UTF-8 text", *jsonc._position(source, exc.start)) from None
-        try:
-            self.document = tomlkit.parse(text)
+        try:  # the standard library's parser first: its messages name the problem and 1-based positions
             self.data = tomllib.loads(text)
-        except tomlkit.exceptions.ParseError as exc:
-            raise jsonc.DocumentError(str(exc).split(" at line ")[0], exc.line, exc.col) from None
+            self.document = tomlkit.parse(text)
         except tomllib.TOMLDecodeError as exc:
-            message, _, where = str(exc).partition(" (at line ")
-            line, _, column = where.rstrip(")").partition(", column ")
-            raise jsonc.DocumentError(message, int(line or 1), int(column or 1)) from None
+            message, _, where = str(exc).partition(" (at ")
+            if where.startswith("line "):
+                line, _, column = where.removeprefix("line ").rstrip(")").partition(", column ")
+                raise jsonc.DocumentError(message, int(line), int(column)) from None
+            raise jsonc.DocumentError(message, *jsonc._position(source, len(source))) from None
+        except tomlkit.exceptions.ParseError as exc:
+            raise jsonc.DocumentError(str(exc).split(" at line ")[0], exc.line, exc.col + 1) from None
         if self.document.unwrap() != self.data:
             raise jsonc.DocumentError("two TOML parsers read this file differently", 1, 1)
 

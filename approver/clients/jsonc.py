@@ -23,6 +23,7 @@ class DocumentError(ValueError):
 
     def __init__(self, message: str, line: int, column: int) -> None:
         super().__init__(f"line {line}, column {column}: {message}")
+        self.reason = message
         self.line = line
         self.column = column
 

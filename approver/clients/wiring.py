@@ -115,7 +115,7 @@ def read_location(location: ConfigLocation, expected: Expected | None = None) ->
     try:
         report.document = documents.load(report.source, location.file_format, location.containers)
     except DocumentError as exc:
-        report.error = f"{path}:{exc.line}:{exc.column}: does not parse, left untouched: {exc}"
+        report.error = f"{path}:{exc.line}:{exc.column}: does not parse, left untouched: {exc.reason}"
         return report
     report.servers = [
         ServerReport(entry, entries.classify(entry.name, entry.data, location.url_transport, expected))
