@@ -233,7 +233,7 @@ def _set_toml(table: Any, key: str, value: Any, spelled: dict[str, str]) -> None
         added = len(value) - len(kept)
         if added > 0 and value[added:] == kept:
             for index, item in enumerate(value[:added]):
-                like.insert(index, item)
+                like.insert(index, tomlkit.parse("value = " + _toml_text(item, None, spelled))["value"])
             return
         if added < 0 and value and kept[-added:] == value:
             for _ in range(-added):

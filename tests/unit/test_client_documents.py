@@ -193,3 +193,61 @@ def test_comments_among_the_args_stay_through_wrap_and_unwrap() -> None:
     assert b'"-y", "pkg" /* pinned */' in wrapped
     originals = {"a": {"command": "npx", "args": ["-y", "pkg"]}}
     assert _unwrap_all(documents.load(wrapped, "jsonc", [("mcpServers",)]), originals) == source
+
+
+_printable = st.text(st.characters(codec="utf-8", exclude_categories=["Cs", "Cc"]), max_size=10)
+
+
+@st.composite
+def _toml_string(draw: st.DrawFn) -> tuple[str, str]:
+    """A string and one way TOML may spell it: 'literal' when it can be, else "basic" with escapes."""
+    text = draw(_printable)
+    if "'" not in text and draw(st.booleans()):
+        return text, f"'{text}'"
+    # \u escapes for the Basic Multilingual Plane only: TOML has no surrogate pairs.
+    ascii_escapes = draw(st.booleans()) and all(ord(character) < 0x10000 for character in text)
+    return text, json.dumps(text, ensure_ascii=ascii_escapes)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    servers=st.dictionaries(
+        st.from_regex(r"[a-z][a-z0-9_-]{0,6}", fullmatch=True),
+        st.tuples(
+            _toml_string().filter(lambda command: bool(command[0].strip())),
+            st.lists(_toml_string(), max_size=3),
+            st.sampled_from(["", "  # note"]),
+        ),
+        min_size=1,
+        max_size=3,
+    ),
+    multiline=st.sampled_from([None, "  ", "    "]),
+    trailing_comma=st.booleans(),
+    crlf=st.booleans(),
+)
+def test_toml_wrapping_then_unwrapping_gives_the_same_bytes(
+    servers: dict[str, tuple[tuple[str, str], list[tuple[str, str]], str]],
+    multiline: str | None,
+    trailing_comma: bool,
+    crlf: bool,
+) -> None:
+    lines = ["# Codex", 'model = "o3"', ""]
+    for name, ((_, command), args, comment) in servers.items():
+        spelled = [spelling for _, spelling in args]
+        if multiline is not None and spelled:
+            body = "".join(f"\n{multiline}{item}," for item in spelled)
+            array = "[" + (body if trailing_comma else body[:-1]) + "\n]"
+        else:
+            array = "[" + ", ".join(spelled) + "]"
+        lines += [f"[mcp_servers.{name}]{comment}", f"command = {command}", f"args = {array}{comment}", ""]
+    text = "\n".join(lines)
+    source = (text.replace("\n", "\r\n") if crlf else text).encode()
+    wrapped = _wrap_all(documents.load(source, "toml", [("mcp_servers",)]))
+    read_back = tomllib.loads(wrapped.decode())["mcp_servers"]
+    for name, ((command, _), args, _) in servers.items():
+        assert read_back[name]["args"] == ["proxy", "--name", name, "--", command, *[value for value, _ in args]]
+    originals = {
+        name: {"command": command, "args": [value for value, _ in args]}
+        for name, ((command, _), args, _) in servers.items()
+    }
+    assert _unwrap_all(documents.load(wrapped, "toml", [("mcp_servers",)]), originals) == source
