@@ -8,12 +8,13 @@ client's JSON parser reads. Edits replace whole value spans; everything between 
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
 import tree_sitter_json
-from tree_sitter import Language, Node, Parser
+from tree_sitter import Language, Node, Parser, Query, QueryCursor
 
 _LANGUAGE = Language(tree_sitter_json.language())
 
@@ -36,13 +37,47 @@ class Member:
     key_text: bytes = b""  # the key as spelled in the file
 
 
-@dataclass
 class Value:
-    start: int
-    end: int
-    data: Any  # the decoded JSON value
-    members: list[Member] | None = None  # objects: in file order
-    items: list[Value] | None = None  # arrays
+    """One JSON value of a parsed document: its byte span, and (built when first asked for, since a client's file
+    can hold megabytes we never look at) its decoded data, its members or its items."""
+
+    def __init__(self, node: Node, parsed: _Parsed) -> None:
+        self._node = node
+        self._parsed = parsed
+        self.start = node.start_byte
+        self.end = node.end_byte
+
+    @functools.cached_property
+    def data(self) -> Any:
+        return self._parsed.decode(self.start, self.end)
+
+    @functools.cached_property
+    def members(self) -> list[Member] | None:
+        """An object's members in file order; None for anything else."""
+        if self._node.type != "object":
+            return None
+        found = []
+        for pair in self._node.named_children:
+            if pair.type != "pair":
+                continue  # comments; recovered trailing commas were checked when the document was parsed
+            key, value = pair.child_by_field_name("key"), pair.child_by_field_name("value")
+            if key is None or value is None or key.type != "string":
+                raise self._parsed.fail(pair, 'expected a "key": value pair')
+            key_text = self._parsed.source[key.start_byte : key.end_byte]
+            found.append(Member(self._parsed.decode(key.start_byte, key.end_byte), key.start_byte,
+                                Value(value, self._parsed), key_text))  # fmt: skip
+        return found
+
+    @functools.cached_property
+    def items(self) -> list[Value] | None:
+        """An array's elements; None for anything else."""
+        if self._node.type != "array":
+            return None
+        return [
+            Value(child, self._parsed)
+            for child in self._node.named_children
+            if child.type != "comment" and not child.is_missing and child.type != "ERROR"
+        ]
 
     def member(self, key: str) -> Member | None:
         """The member named `key`; a key written twice is refused, since parsers disagree on which one counts."""
@@ -79,6 +114,27 @@ def _position(source: bytes, offset: int) -> tuple[int, int]:
     return line, offset - (source.rfind(b"\n", 0, offset) + 1) + 1
 
 
+@dataclass
+class _Parsed:
+    """The source, and the same bytes with comments and JSONC's trailing commas blanked out (spaces, line breaks
+    kept): plain JSON at the same offsets, which `json` decodes as any client's JSON parser would."""
+
+    source: bytes
+    plain: bytes
+
+    def fail(self, node: Node, message: str) -> DocumentError:
+        return DocumentError(message, *_position(self.source, node.start_byte))
+
+    def decode(self, start: int, end: int) -> Any:
+        try:
+            return json.loads(self.plain[start:end])
+        except json.JSONDecodeError as exc:
+            raise DocumentError(exc.msg, *_position(self.source, start + exc.pos)) from None
+
+
+_COMMENTS = Query(_LANGUAGE, "(comment) @comment")
+
+
 def parse(source: bytes, *, comments: bool = True) -> Document:
     """Parse JSON (or JSONC: // and /* */ comments, trailing commas) into spans and values."""
     try:
@@ -87,31 +143,40 @@ def parse(source: bytes, *, comments: bool = True) -> Document:
         raise DocumentError("not UTF-8 text", *_position(source, exc.start)) from None
     tree = Parser(_LANGUAGE).parse(source)
     values = [child for child in tree.root_node.named_children if child.type != "comment"]
-    extras = [child for child in tree.root_node.children if child.type == "comment"]
-    if extras and not comments:
-        raise DocumentError(
-            "a comment, which this file's JSON does not allow", *_position(source, extras[0].start_byte)
-        )
     if len(values) != 1:
         offset = values[1].start_byte if len(values) > 1 else len(source)
         raise DocumentError("expected exactly one JSON value", *_position(source, offset))
-    _check_recoveries(source, tree.root_node, comments)
-    return Document(source, _build(source, values[0], comments), b"\r\n" if b"\r\n" in source else b"\n")
+    blanks: list[tuple[int, int]] = []
+    _check_recoveries(source, tree.root_node, comments, blanks)
+    found = QueryCursor(_COMMENTS).captures(tree.root_node).get("comment", [])
+    if found and not comments:
+        first = min(found, key=lambda node: node.start_byte)
+        raise _fail(source, first, "a comment, which this file's JSON does not allow")
+    plain = bytearray(source)
+    for start, end in [*blanks, *((node.start_byte, node.end_byte) for node in found)]:
+        plain[start:end] = bytes(byte if byte == 0x0A else 0x20 for byte in source[start:end])  # LF stays LF
+    parsed = _Parsed(source, bytes(plain))
+    root = Value(values[0], parsed)
+    root.data  # noqa: B018  (decodes the whole document now: a file that does not decode is refused here)
+    return Document(source, root, b"\r\n" if b"\r\n" in source else b"\n")
 
 
-def _check_recoveries(source: bytes, node: Node, comments: bool) -> None:
+def _check_recoveries(source: bytes, node: Node, comments: bool, blanks: list[tuple[int, int]]) -> None:
     """Refuse every place the grammar had to recover (a missing bracket, a stray token), but a trailing comma
-    in JSONC."""
+    in JSONC, whose span goes into `blanks`."""
     if node.is_missing or node.type == "ERROR":
         if not _is_trailing_comma(node):
             missing = f"a missing {node.type!r}" if node.is_missing else "not valid JSON here"
             raise _fail(source, node, missing)
         if not comments:
             raise _fail(source, node, "a trailing comma, which this file's JSON does not allow")
+        comma = node.prev_sibling if node.is_missing else node
+        assert comma is not None
+        blanks.append((comma.start_byte, comma.end_byte))
         return
     if node.has_error:
         for child in node.children:
-            _check_recoveries(source, child, comments)
+            _check_recoveries(source, child, comments, blanks)
 
 
 def _fail(source: bytes, node: Node, message: str) -> DocumentError:
@@ -134,46 +199,6 @@ def _is_trailing_comma(node: Node) -> bool:
     if node.is_missing:
         return node.prev_sibling is not None and node.prev_sibling.type == ","
     return node.type == "ERROR" and [child.type for child in node.children] == [","]
-
-
-def _build(source: bytes, node: Node, comments: bool) -> Value:
-    text = source[node.start_byte : node.end_byte]
-    if node.is_missing or node.type == "ERROR":
-        raise _fail(source, node, "not valid JSON here")
-    if node.type in ("object", "array"):
-        members: list[Member] = []
-        items: list[Value] = []
-        for child in node.children:
-            if child.type in ("{", "}", "[", "]", ","):
-                continue
-            if child.type == "comment":
-                if not comments:
-                    raise _fail(source, child, "a comment, which this file's JSON does not allow")
-                continue
-            if _is_trailing_comma(child):
-                continue  # allowed by _check_recoveries
-            if node.type == "array":
-                items.append(_build(source, child, comments))
-                continue
-            if child.type != "pair":
-                raise _fail(source, child, 'expected a "key": value pair')
-            key_node, value_node = child.child_by_field_name("key"), child.child_by_field_name("value")
-            if key_node is None or value_node is None or key_node.type != "string":
-                raise _fail(source, child, 'expected a "key": value pair')
-            key = _build(source, key_node, comments).data
-            key_text = source[key_node.start_byte : key_node.end_byte]
-            members.append(Member(key, key_node.start_byte, _build(source, value_node, comments), key_text))
-        if node.type == "array":
-            return Value(node.start_byte, node.end_byte, [item.data for item in items], items=items)
-        data = {member.key: member.value.data for member in members}
-        return Value(node.start_byte, node.end_byte, data, members=members)
-    if node.has_error:
-        raise _fail(source, node, "not valid JSON here")
-    try:
-        data = json.loads(text)
-    except ValueError:
-        raise _fail(source, node, "not a valid JSON value") from None
-    return Value(node.start_byte, node.end_byte, data)
 
 
 def render(
