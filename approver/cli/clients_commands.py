@@ -114,7 +114,11 @@ def _change_files(args: argparse.Namespace, home: Home) -> int:
         else:
             done = "wrapped" if outcome.change.kind == "install" else "put back"
             print(f"{label}: {done} {', '.join(outcome.change.servers)}")
-    return 1 if any(outcome.error for outcome in outcomes) else 0
+    missing = sorted(set(args.server or []) - {server.entry.name for report in reports for server in report.servers})
+    where = ", ".join(chosen) if chosen else "any client"
+    for name in missing:
+        print(f"approver: no server named {name!r} in {where}", file=sys.stderr)
+    return 1 if missing or any(outcome.error for outcome in outcomes) else 0
 
 
 def doctor_findings(home: Home) -> list[tuple[str, str]]:

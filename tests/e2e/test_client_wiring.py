@@ -203,6 +203,10 @@ def test_dry_run_prints_a_diff_and_writes_nothing(clients: Clients) -> None:
 def test_only_the_named_servers_are_wrapped_and_put_back(clients: Clients) -> None:
     files = configure(clients)
     original = files["claude-code"].read_bytes()
+    mistyped = clients.approver("install", "claude-code", "--server", "gti")
+    assert mistyped.returncode == 1
+    assert "no server named 'gti' in claude-code" in mistyped.stderr
+    assert files["claude-code"].read_bytes() == original
     assert clients.approver("install", "claude-code", "--server", "git").returncode == 0
     claude = json.loads(files["claude-code"].read_bytes())
     assert claude["mcpServers"]["everything"]["command"] == str(NODE)
