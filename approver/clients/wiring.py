@@ -12,11 +12,13 @@ written, writes are atomic, and the bytes a file had before our first change are
 from __future__ import annotations
 
 import difflib
+import errno
 import hashlib
 import json
 import os
 import secrets
 import shutil
+import stat
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -335,6 +337,8 @@ def apply(change: FileChange, record: WiringRecord) -> None:
     target = change.path.resolve()
     if target.read_bytes() != change.before:
         raise FileChangedMeanwhile(str(change.path))
+    if not target.stat().st_mode & stat.S_IWUSR:  # a file made read-only was meant to stay as it is (even for root)
+        raise PermissionError(errno.EACCES, "it is read-only", str(change.path))
     if change.kind == "install":
         record.before_write(change)
     mode = target.stat().st_mode & 0o7777

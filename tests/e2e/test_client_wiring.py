@@ -410,3 +410,14 @@ def test_a_symlinked_config_is_written_through_and_keeps_its_mode(clients: Clien
     assert "proxy" in json.loads(dotfiles.read_bytes())["mcpServers"]["t"]["args"]
     assert clients.approver("uninstall", "cursor").returncode == 0
     assert link.is_symlink() and dotfiles.read_bytes() == original
+
+
+def test_a_read_only_config_is_left_as_it_is(clients: Clients) -> None:
+    files = configure(clients)
+    files["codex"].chmod(0o444)
+    original = files["codex"].read_bytes()
+    refused = clients.approver("install", "codex", "gemini")
+    assert refused.returncode == 1
+    assert f"approver: {files['codex']}: not written: it is read-only" in refused.stderr
+    assert files["codex"].read_bytes() == original
+    assert "gemini: " in refused.stdout and "wrapped everything" in refused.stdout
