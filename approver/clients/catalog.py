@@ -21,7 +21,7 @@ class Environment:
     variables: Mapping[str, str]
     projects: Sequence[PurePath] = ()  # folders whose project-scoped files count (default: the current one)
 
-    def _variable(self, name: str) -> PurePath | None:
+    def variable(self, name: str) -> PurePath | None:
         value = self.variables.get(name)
         return type(self.home)(value) if value else None  # a Windows path stays one in tests on Linux
 
@@ -31,15 +31,15 @@ class Environment:
         if self.platform == "darwin":
             return self.home / "Library" / "Application Support"
         if self.platform == "win32":
-            return self._variable("APPDATA") or self.home / "AppData" / "Roaming"
-        return self._variable("XDG_CONFIG_HOME") or self.home / ".config"
+            return self.variable("APPDATA") or self.home / "AppData" / "Roaming"
+        return self.variable("XDG_CONFIG_HOME") or self.home / ".config"
 
     @property
     def xdg_config_home(self) -> PurePath:
         """Tools that use ~/.config on every Unix (Zed) and %APPDATA% on Windows."""
         if self.platform == "win32":
             return self.config_home
-        return self._variable("XDG_CONFIG_HOME") or self.home / ".config"
+        return self.variable("XDG_CONFIG_HOME") or self.home / ".config"
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ def locations(environment: Environment) -> list[ConfigLocation]:
     add(CLAUDE_DESKTOP, config / "Claude" / "claude_desktop_config.json", "json")
     # docs.anthropic.com Claude Code "MCP": user and local scopes live in ~/.claude.json (top-level mcpServers,
     # and projects.<path>.mcpServers); the project scope in the project's .mcp.json. CLAUDE_CONFIG_DIR moves it.
-    claude_dir = environment._variable("CLAUDE_CONFIG_DIR") or home
+    claude_dir = environment.variable("CLAUDE_CONFIG_DIR") or home
     add(CLAUDE_CODE, claude_dir / ".claude.json", "json", (("mcpServers",), ("projects", "*", "mcpServers")))
     # docs.cursor.com "Model Context Protocol": ~/.cursor/mcp.json, and .cursor/mcp.json in a project.
     add(CURSOR, home / ".cursor" / "mcp.json", "jsonc")
@@ -117,7 +117,7 @@ def locations(environment: Environment) -> list[ConfigLocation]:
     # geminicli.com "MCP servers with the Gemini CLI": ~/.gemini/settings.json, mcpServers (comments allowed).
     add(GEMINI, home / ".gemini" / "settings.json", "jsonc")
     # developers.openai.com Codex "Model Context Protocol": ~/.codex/config.toml ($CODEX_HOME), [mcp_servers.NAME].
-    codex_home = environment._variable("CODEX_HOME") or home / ".codex"
+    codex_home = environment.variable("CODEX_HOME") or home / ".codex"
     add(CODEX, codex_home / "config.toml", "toml", (("mcp_servers",),))
     # zed.dev "Model Context Protocol" and "Configuring Zed": ~/.config/zed/settings.json (macOS and Linux,
     # $XDG_CONFIG_HOME honoured), %APPDATA%\Zed\settings.json on Windows; servers under "context_servers".
@@ -135,7 +135,3 @@ def locations(environment: Environment) -> list[ConfigLocation]:
         add(GEMINI, project / ".gemini" / "settings.json", "jsonc", scope="project")
         add(KIRO, project / ".kiro" / "settings" / "mcp.json", "jsonc", scope="project")
     return found
-
-
-def client_by_id(identifier: str) -> Client | None:
-    return next((client for client in CLIENTS if client.id == identifier), None)
