@@ -104,7 +104,7 @@ class JsonDocument(ConfigDocument):
         try:
             return value.member(key)
         except jsonc.DuplicateKey as exc:
-            line, column = jsonc._position(self.source, exc.offset)
+            line, column = jsonc.position(self.source, exc.offset)
             raise jsonc.DocumentError(f"the key {exc.key!r} appears twice", line, column) from None
 
     def _containers(self, value: jsonc.Value, container: Container) -> list[jsonc.Value]:
@@ -128,7 +128,7 @@ class JsonDocument(ConfigDocument):
         try:
             result = self._edited(changes)
         except jsonc.DuplicateKey as exc:
-            line, column = jsonc._position(self.source, exc.offset)
+            line, column = jsonc.position(self.source, exc.offset)
             raise EditRefused(f"line {line}, column {column}: the key {exc.key!r} appears twice") from None
         try:
             reread = jsonc.parse(result, comments=self.comments).root.data
@@ -175,7 +175,7 @@ class TomlDocument(ConfigDocument):
         try:
             text = source.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise jsonc.DocumentError("not UTF-8 text", *jsonc._position(source, exc.start)) from None
+            raise jsonc.DocumentError("not UTF-8 text", *jsonc.position(source, exc.start)) from None
         try:  # the standard library's parser first: its messages name the problem and 1-based positions
             self.data = tomllib.loads(text)
             self.document = tomlkit.parse(text)
@@ -184,7 +184,7 @@ class TomlDocument(ConfigDocument):
             if where.startswith("line "):
                 line, _, column = where.removeprefix("line ").rstrip(")").partition(", column ")
                 raise jsonc.DocumentError(message, int(line), int(column)) from None
-            raise jsonc.DocumentError(message, *jsonc._position(source, len(source))) from None
+            raise jsonc.DocumentError(message, *jsonc.position(source, len(source))) from None
         except tomlkit.exceptions.ParseError as exc:
             raise jsonc.DocumentError(str(exc).split(" at line ")[0], exc.line, exc.col + 1) from None
         if self.document.unwrap() != self.data:

@@ -109,7 +109,7 @@ class Document:
     edits: list[Edit] = field(default_factory=list)
 
 
-def _position(source: bytes, offset: int) -> tuple[int, int]:
+def position(source: bytes, offset: int) -> tuple[int, int]:
     line = source.count(b"\n", 0, offset) + 1
     return line, offset - (source.rfind(b"\n", 0, offset) + 1) + 1
 
@@ -123,13 +123,13 @@ class _Parsed:
     plain: bytes
 
     def fail(self, node: Node, message: str) -> DocumentError:
-        return DocumentError(message, *_position(self.source, node.start_byte))
+        return DocumentError(message, *position(self.source, node.start_byte))
 
     def decode(self, start: int, end: int) -> Any:
         try:
             return json.loads(self.plain[start:end])
         except json.JSONDecodeError as exc:
-            raise DocumentError(exc.msg, *_position(self.source, start + exc.pos)) from None
+            raise DocumentError(exc.msg, *position(self.source, start + exc.pos)) from None
 
 
 _COMMENTS = Query(_LANGUAGE, "(comment) @comment")
@@ -140,12 +140,12 @@ def parse(source: bytes, *, comments: bool = True) -> Document:
     try:
         source.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise DocumentError("not UTF-8 text", *_position(source, exc.start)) from None
+        raise DocumentError("not UTF-8 text", *position(source, exc.start)) from None
     tree = Parser(_LANGUAGE).parse(source)
     values = [child for child in tree.root_node.named_children if child.type != "comment"]
     if len(values) != 1:
         offset = values[1].start_byte if len(values) > 1 else len(source)
-        raise DocumentError("expected exactly one JSON value", *_position(source, offset))
+        raise DocumentError("expected exactly one JSON value", *position(source, offset))
     blanks: list[tuple[int, int]] = []
     _check_recoveries(source, tree.root_node, comments, blanks)
     found = QueryCursor(_COMMENTS).captures(tree.root_node).get("comment", [])
@@ -180,7 +180,7 @@ def _check_recoveries(source: bytes, node: Node, comments: bool, blanks: list[tu
 
 
 def _fail(source: bytes, node: Node, message: str) -> DocumentError:
-    return DocumentError(message, *_position(source, node.start_byte))
+    return DocumentError(message, *position(source, node.start_byte))
 
 
 def _next_token(node: Node) -> Node | None:
