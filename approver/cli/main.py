@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 from pydantic import ValidationError
 
 from approver import __version__
+from approver.cli import clients_commands
 from approver.core import log_export
 from approver.core.models import ToolInfo
 from approver.core.policy import PolicyError, policy_json_schema
@@ -71,7 +72,7 @@ def _server_name(text: str) -> str:
     return text
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 (one flat list of every command)
     parser = _Parser(
         prog="approver",
         description="MCP Approver: approve or deny the tool calls AI assistants make on MCP servers.",
@@ -151,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     removing = rules_commands.add_parser("remove", help="remove a rule by id (removing a deny waits for the app)")
     removing.add_argument("id")
     rules_commands.add_parser("schema", help="the policy file's JSON Schema, for editors")
+    clients_commands.add_parsers(commands)
     return parser
 
 
@@ -179,6 +181,11 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command is None:
         return _desktop_app(home, None)
     handlers = {"proxy": _proxy, "serve": _serve, "status": _status, "log": _log, "doctor": _doctor, "rules": _rules}
+    handlers |= {
+        "clients": clients_commands.clients,
+        "install": clients_commands.install,
+        "uninstall": clients_commands.uninstall,
+    }
     try:
         return handlers[args.command](args, home)
     except (LogError, PolicyError, KeyStoreError) as exc:
@@ -360,6 +367,8 @@ def _doctor(args: argparse.Namespace, home: Home) -> int:
             report("!!", f"log: {exc}")
     else:
         report("ok", f"log: none yet ({home.log_file} is created when the service first starts)")
+    for level, finding in clients_commands.doctor_findings(home):
+        report(level, finding)
     return 1 if problems else 0
 
 
