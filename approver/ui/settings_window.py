@@ -22,6 +22,7 @@ from approver.core.models import Decision
 from approver.service.policy_store import PolicyStore
 from approver.service.tools_seen import SeenTool, ToolsSeen
 from approver.ui import autostart
+from approver.ui.clients_page import ClientsPage
 from approver.ui.labels import plain_label
 from approver.ui.presence import PresenceGate
 from approver.ui.presentation import make_visible
@@ -245,6 +246,7 @@ class SettingsWindow(QWidget):
         parent: QWidget | None = None,
         *,
         presence: PresenceGate | None = None,
+        clients: ClientsPage | None = None,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle(WINDOW_TITLE)
@@ -256,6 +258,9 @@ class SettingsWindow(QWidget):
         self.tabs.addTab(self.rules, "Rules")
         self.tabs.addTab(self.general, "General")
         self.tabs.addTab(self.tools, "Servers and tools")
+        self.clients = clients
+        if clients is not None:
+            self.tabs.addTab(clients, "Clients")
         self.close_button = QPushButton("Close")
         self.close_button.setAccessibleName("Close settings")
         self.close_button.clicked.connect(self.close)
