@@ -65,10 +65,20 @@ def server_key(report: ConfigFileReport, server: ServerReport) -> ServerKey:
 
 
 def protectable(reports: Iterable[ConfigFileReport]) -> list[tuple[ConfigFileReport, ServerReport]]:
-    """The drift a click can fix: unprotected servers that the proxy can wrap (remote ones it cannot)."""
+    """The drift a click can fix: unprotected stdio servers. Remote ones are unprotected too (the page shows
+    them, and why), but the proxy relays stdio only, so they would be a warning nothing can clear."""
     return [
-        (report, server) for report, server in wiring.unprotected(reports) if server.status.state is State.UNPROTECTED
+        (report, server)
+        for report, server in wiring.unprotected(reports)
+        if server.status.state is State.UNPROTECTED and server.status.transport == "stdio"
     ]
+
+
+def shown_path(path: Path, user_home: Path | None) -> str:
+    """A configuration file as a person knows it: ~/.claude.json rather than its absolute path."""
+    if user_home is not None and path.is_relative_to(user_home):
+        return str(Path("~") / path.relative_to(user_home))
+    return str(path)
 
 
 def _signature(path: Path) -> tuple[int, int, int] | None:
@@ -100,6 +110,7 @@ class ClientWatch(QObject):
         self.home = home
         self._environment = environment
         self.reports: list[ConfigFileReport] | None = None  # None until the first scan is done
+        self.user_home: Path | None = None  # the home the last scan looked in
         self._candidates: list[Path] = []
         self._seen: dict[Path, tuple[int, int, int] | None] = {}
         self._watcher = QFileSystemWatcher(self)
@@ -137,6 +148,7 @@ class ClientWatch(QObject):
             environment = self._environment()
             reports, candidates = await asyncio.to_thread(self._scan, environment)
             self.reports = reports
+            self.user_home = Path(environment.home)
             self._follow(candidates)
             self.scanned.emit(reports)
             if not self._again:
@@ -229,6 +241,7 @@ class DiffDialog(QDialog):
         self.diff.setReadOnly(True)
         self.diff.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
         self.diff.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.diff.setTabStopDistance(4 * self.diff.fontMetrics().horizontalAdvance(" "))  # VS Code's files use tabs
         # Line ends are not what a change is about (the file keeps its own); every other invisible is shown.
         self.diff.setPlainText("".join(make_visible(change.diff().replace("\r\n", "\n")).text for change in changes))
         self.diff.setAccessibleName("The changes to the configuration files")
@@ -334,8 +347,14 @@ class ClientsPage(QWidget):
                 counts[server.status.state] += 1
             summary = ", ".join(f"{count} {state.value}" for state, count in counts.items() if count)
             file_item = QTreeWidgetItem(
-                client, [str(report.path), "not read" if report.error else summary or "no servers", report.error or ""]
+                client,
+                [
+                    shown_path(report.path, self.watch.user_home),
+                    "not read" if report.error else summary or "no servers",
+                    report.error or "",
+                ],
             )
+            file_item.setToolTip(0, str(report.path))
             file_item.setData(0, SERVER_ROLE, f"file:{report.path}")
             if f"file:{report.path}" in selected:
                 file_item.setSelected(True)

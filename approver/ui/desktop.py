@@ -28,6 +28,7 @@ from approver.ui.clients_page import (
     plan,
     protectable,
     server_key,
+    shown_path,
     write_changes,
 )
 from approver.ui.desktop_approver import DesktopApprover
@@ -173,7 +174,8 @@ class DesktopApp:
             self.first_run_window.show_servers(
                 [
                     (
-                        f"{server.entry.name} — {report.location.client.label} ({report.path})",
+                        f"{make_visible(server.entry.name).text} — {report.location.client.label} "
+                        f"({shown_path(report.path, self.client_watch.user_home)})",
                         server_key(report, server),
                     )
                     for report, server in found

@@ -55,6 +55,7 @@ class FirstRunWindow(QDialog):
                 selectable=True,
             )
         where.setAccessibleName("Where the login entry goes")
+        self.where = where
         self.add_section("Start at login", self.start_at_login, where)
         self.servers_said = plain_label("Looking for the MCP servers your AI clients start…")
         self.servers_said.setAccessibleName("Servers not protected")
@@ -111,6 +112,7 @@ class FirstRunWindow(QDialog):
         self.servers.setVisible(True)
         self.servers.setMinimumHeight(min(count, 8) * self.servers.sizeHintForRow(0) + 8)
         self.ok_button.setText("&Protect")
+        self.where.setText(self.where.text().replace("When you press OK,", "When you press Protect or Not now,"))
         self.ok_button.setAccessibleName("Protect the checked servers and apply these choices")
         self.not_now_button.setVisible(True)
 
