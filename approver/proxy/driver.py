@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 
 from approver.core.log_format import DecisionFacts
+from approver.ipc.app_start import AppStarter
 from approver.ipc.client import DecisionClient, Timeouts
 from approver.ipc.protocol import Holding
 from approver.ipc.spool import spool_decision
@@ -233,7 +234,8 @@ class Proxy:
     def __init__(self, options: ProxyOptions, home: Home) -> None:
         self.options = options
         self.relay = Relay(options.name, options.command)
-        self.decisions = DecisionClient(home, options.name, options.timeouts)
+        starter = AppStarter(home, self.report)  # only if the person turned it on in the app's settings
+        self.decisions = DecisionClient(home, options.name, options.timeouts, starter.start_and_wait)
         self.home = home
         self.client_gone = asyncio.Event()
         self._tasks = TaskSet()

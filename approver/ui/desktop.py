@@ -170,6 +170,13 @@ class DesktopApp:
         found = protectable(reports)
         new = [(report, server) for report, server in found if server_key(report, server) not in self.unprotected]
         self.unprotected = [server_key(report, server) for report, server in found]
+        if new:
+            count = len(new)
+            print(
+                f"approver: {count} server{'s' if count != 1 else ''} not protected: {describe_unprotected(new)}",
+                file=sys.stderr,
+                flush=True,
+            )
         if self.first_run_window is not None and self.first_run_window.isVisible():
             self.first_run_window.show_servers(
                 [
@@ -181,6 +188,7 @@ class DesktopApp:
                     for report, server in found
                 ]
             )
+            self._fit_first_run_window()
         elif new:
             count = len(new)
             self.tray.notify(
@@ -313,8 +321,15 @@ class DesktopApp:
         window.answered.connect(self._first_run_answered)
         window.protect.connect(lambda keys: self._tasks.spawn(self._protect_first_run(keys), "protect servers"))
         self.first_run_window = window
+        self._fit_first_run_window()
+
+    def _fit_first_run_window(self) -> None:
+        """Its height is what its sections need at its width: again once the servers are listed."""
+        window = self.first_run_window
+        if window is None:
+            return
         height = window.heightForWidth(FIRST_RUN_WIDTH)
-        show_on_cursor_screen(window, FIRST_RUN_WIDTH, height if height > 0 else window.sizeHint().height())
+        show_on_cursor_screen(window, FIRST_RUN_WIDTH, max(height, window.sizeHint().height()))
 
     def _first_run_answered(self, start_at_login: bool) -> None:
         """OK in the first-run window: save the answers (so it is not asked again) and act on them, saying where

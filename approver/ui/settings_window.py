@@ -64,6 +64,12 @@ class GeneralPage(QWidget):
         if not autostart.SUPPORTED:
             self.start_at_login.setEnabled(False)
             self.start_at_login.setToolTip("On this system the installer sets up starting at login.")
+        self.start_when_needed = QCheckBox("Start MCP Approver when an AI client needs it and it is not running")
+        self.start_when_needed.setAccessibleName("Start the app when a proxy needs it")
+        self.start_when_needed.setToolTip(
+            "A proxy that finds no MCP Approver starts this app and waits up to 10 s for it; without it, every tool "
+            "call is denied until you start the app."
+        )
         self._presence_widgets()
         self.lockdown = QCheckBox("Lockdown: deny every tool call without asking, whatever the rules say")
         self.lockdown.setAccessibleName("Lockdown")
@@ -76,6 +82,7 @@ class GeneralPage(QWidget):
         form.addRow("&When time runs out:", self.deadline_action)
         form.addRow("", self.notifications)
         form.addRow("", self.start_at_login)
+        form.addRow("", self.start_when_needed)
         form.addRow("&Ask for proof that it is you:", self.presence_check)
         form.addRow("", self.lockdown)
         form.addRow("", self.log_button)
@@ -84,6 +91,7 @@ class GeneralPage(QWidget):
         self.deadline_action.currentIndexChanged.connect(self._emit)
         self.notifications.toggled.connect(self._emit)
         self.start_at_login.toggled.connect(self._emit)
+        self.start_when_needed.toggled.connect(self._emit)
         self.presence_check.currentIndexChanged.connect(self._emit)
         self.confirm_outside_button.clicked.connect(self.confirm_outside)
         self.keep_mine_button.clicked.connect(self.keep_mine)
@@ -122,13 +130,21 @@ class GeneralPage(QWidget):
 
     def show_settings(self, settings: AppSettings, asked: AppSettings | None = None) -> None:
         """The settings in force; `asked`: settings written outside the app whose widening part waits for a person."""
-        widgets = (self.deadline, self.deadline_action, self.notifications, self.start_at_login, self.presence_check)
+        widgets = (
+            self.deadline,
+            self.deadline_action,
+            self.notifications,
+            self.start_at_login,
+            self.start_when_needed,
+            self.presence_check,
+        )
         for widget in widgets:
             widget.blockSignals(True)
         self.deadline.setValue(settings.deadline_seconds)
         self.deadline_action.setCurrentIndex(self.deadline_action.findData(settings.deadline_action.value))
         self.notifications.setChecked(settings.notifications)
         self.start_at_login.setChecked(settings.start_at_login)
+        self.start_when_needed.setChecked(settings.start_app_when_needed)
         self.presence_check.setCurrentIndex(self.presence_check.findData(settings.presence_check.value))
         for widget in widgets:
             widget.blockSignals(False)
@@ -155,6 +171,7 @@ class GeneralPage(QWidget):
             deadline_action=Decision(self.deadline_action.currentData()),
             notifications=self.notifications.isChecked(),
             start_at_login=self.start_at_login.isChecked(),
+            start_app_when_needed=self.start_when_needed.isChecked(),
             presence_check=PresenceCheck(self.presence_check.currentData()),
         )
 
