@@ -443,6 +443,8 @@ class DesktopApp:
     def close(self) -> None:
         self._problem_timer.stop()
         self.client_watch.stop()
+        # Deleted by Qt at a safe point: left to Python's garbage collector it can go mid-event and crash.
+        self.client_watch.deleteLater()
         for window in (self.first_run_window, self.settings_window, self.log_viewer):
             if window is not None:
                 window.close()
