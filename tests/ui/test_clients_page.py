@@ -153,7 +153,9 @@ async def test_the_page_shows_each_client_its_files_and_servers_with_their_state
     assert page.message.text() == "3 servers not protected."
     assert unnamed_controls(page) == []
     page.tree.setFocus()  # from the keyboard: the arrows select a server
-    page.tree.setCurrentItem(page.tree.topLevelItem(0))
+    first = page.tree.topLevelItem(0)
+    assert first is not None
+    page.tree.setCurrentItem(first)
     for _ in range(2):
         QTest.keyClick(page.tree, Qt.Key.Key_Down)
     assert page.selection() == {str(clients.claude): ["everything"]}
