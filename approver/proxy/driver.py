@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from approver.core.log_format import DecisionFacts
 from approver.core.results import inspect_response
+from approver.ipc.app_start import AppStarter
 from approver.ipc.client import DecisionClient, Timeouts
 from approver.ipc.protocol import Holding
 from approver.platform.aio import TaskSet
@@ -240,7 +241,8 @@ class Proxy:
         self.relay = Relay(options.name, options.command, quarantine=options.quarantine)
         # Markers for secrets found in results: fingerprints that correlate only within this proxy's run.
         self.relay.redaction_key = os.urandom(32)
-        self.decisions = DecisionClient(home, options.name, options.timeouts)
+        starter = AppStarter(home, self.report)  # only if the person turned it on in the app's settings
+        self.decisions = DecisionClient(home, options.name, options.timeouts, starter.start_and_wait)
         self.home = home
         self.client_gone = asyncio.Event()
         self._tasks = TaskSet()

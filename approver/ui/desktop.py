@@ -12,13 +12,26 @@ from typing import Any
 
 from PySide6.QtCore import QTimer
 
+from approver.clients.wiring import ConfigFileReport
 from approver.core.approval import ApprovalRequest
+from approver.platform.aio import TaskSet
 from approver.platform.keystore import KeyStoreError
 from approver.platform.paths import Home
 from approver.service.server import DecisionServer
 from approver.service.tool_definitions import FlaggedTool
 from approver.ui import autostart
 from approver.ui.approval_queue import ApprovalQueue
+from approver.ui.clients_page import (
+    ClientsPage,
+    ClientWatch,
+    ServerKey,
+    describe_unprotected,
+    plan,
+    protectable,
+    server_key,
+    shown_path,
+    write_changes,
+)
 from approver.ui.desktop_approver import DesktopApprover
 from approver.ui.first_run import FirstRunWindow
 from approver.ui.log_viewer import LogViewer
@@ -54,8 +67,10 @@ class DesktopApp:
         settings_store: SettingsStore,
         loaded: LoadedSettings,
         first_run: bool = False,
+        client_watch: ClientWatch | None = None,
     ) -> None:
-        """`first_run`: no settings were ever saved; start at login is asked about, not set up unasked."""
+        """`first_run`: no settings were ever saved; start at login is asked about, not set up unasked.
+        `client_watch`: follows the AI clients' configuration files (default: the user's, as the app sees them)."""
         self.home = home
         self.server = server
         self.service = server.service
@@ -93,6 +108,11 @@ class DesktopApp:
         self.log_viewer: LogViewer | None = None
         self.first_run_window: FirstRunWindow | None = None
         self._quit = asyncio.Event()
+        self._tasks = TaskSet()
+        self.client_watch = client_watch or ClientWatch(home)
+        self.client_watch.scanned.connect(self._clients_scanned)
+        self.unprotected: list[ServerKey] = []  # drift the tray shows; notified once per server while it lasts
+        self.clients_page: ClientsPage | None = None
         self.tray = Tray(
             TrayActions(
                 show_request=self.queue.bring_to_front,
@@ -101,6 +121,7 @@ class DesktopApp:
                 open_log=self.open_log,
                 quit=self.quit,
                 activate=self.bring_forward,
+                open_clients=self.open_clients,
             ),
             pending=self.queue.requests,
         )
@@ -115,6 +136,7 @@ class DesktopApp:
             self._ask_first_run_questions()
         else:
             self._sync_autostart()
+        self.client_watch.request_scan()
         self.refresh_tray()
 
     # -- state -----------------------------------------------------------------------------------------------
@@ -131,10 +153,55 @@ class DesktopApp:
         waiting = len(self.service.policies.pending())
         if waiting:
             found.append(f"{waiting} rule change(s) wait for your confirmation (Settings → Rules)")
+        if self.unprotected:
+            count = len(self.unprotected)
+            found.append(f"{count} server{'s' if count != 1 else ''} not protected (Settings → Clients)")
         return tuple(found)
 
     def refresh_tray(self) -> None:
-        self.tray.show(TrayState(pending=len(self.queue.requests()), lockdown=self.lockdown, problems=self.problems()))
+        self.tray.show(
+            TrayState(
+                pending=len(self.queue.requests()),
+                lockdown=self.lockdown,
+                problems=self.problems(),
+                unprotected=len(self.unprotected),
+            )
+        )
+
+    def _clients_scanned(self, reports: list[ConfigFileReport]) -> None:
+        """Drift: servers a client starts without the proxy. One notification names the servers newly found
+        unprotected (a server protected again and then unwrapped once more counts as new)."""
+        found = protectable(reports)
+        new = [(report, server) for report, server in found if server_key(report, server) not in self.unprotected]
+        self.unprotected = [server_key(report, server) for report, server in found]
+        if new:
+            count = len(new)
+            print(
+                f"approver: {count} server{'s' if count != 1 else ''} not protected: {describe_unprotected(new)}",
+                file=sys.stderr,
+                flush=True,
+            )
+        if self.first_run_window is not None and self.first_run_window.isVisible():
+            self.first_run_window.show_servers(
+                [
+                    (
+                        f"{make_visible(server.entry.name).text} — {report.location.client.label} "
+                        f"({shown_path(report.path, self.client_watch.user_home)})",
+                        server_key(report, server),
+                    )
+                    for report, server in found
+                ]
+            )
+            self._fit_first_run_window()
+        elif new:
+            count = len(new)
+            self.tray.notify(
+                f"MCP Approver: {count} server{'s' if count != 1 else ''} not protected",
+                f"{describe_unprotected(new)} start{'s' if count == 1 else ''} without MCP Approver. Click to "
+                "protect (Settings → Clients).",
+                on_click=self.open_clients,
+            )
+        self.refresh_tray()
 
     def set_lockdown(self, on: bool) -> None:
         """Deny every call at once, without asking and whatever the rules say, until lifted (questions on screen
@@ -261,9 +328,17 @@ class DesktopApp:
     def _ask_first_run_questions(self) -> None:
         window = FirstRunWindow(autostart.entry_path() if autostart.SUPPORTED else None)
         window.answered.connect(self._first_run_answered)
+        window.protect.connect(lambda keys: self._tasks.spawn(self._protect_first_run(keys), "protect servers"))
         self.first_run_window = window
+        self._fit_first_run_window()
+
+    def _fit_first_run_window(self) -> None:
+        """Its height is what its sections need at its width: again once the servers are listed."""
+        window = self.first_run_window
+        if window is None:
+            return
         height = window.heightForWidth(FIRST_RUN_WIDTH)
-        show_on_cursor_screen(window, FIRST_RUN_WIDTH, height if height > 0 else window.sizeHint().height())
+        show_on_cursor_screen(window, FIRST_RUN_WIDTH, max(height, window.sizeHint().height()))
 
     def _first_run_answered(self, start_at_login: bool) -> None:
         """OK in the first-run window: save the answers (so it is not asked again) and act on them, saying where
@@ -289,6 +364,23 @@ class DesktopApp:
         notification setting."""
         self.tray.notify("MCP Approver: ALARM", text)
         self.refresh_tray()
+
+    async def _protect_first_run(self, keys: list[ServerKey]) -> None:
+        """Protect in the first-run window: wrap the servers that were checked (narrowing: more calls meet the
+        gate, so the click is all it takes), as the clients' files hold them now."""
+        reports = await self.client_watch.rescan()
+        selection: dict[str, list[str]] = {}
+        for key in keys:
+            selection.setdefault(key.path, []).append(key.name)
+        changes = await asyncio.to_thread(plan, reports, self.home, selection, protect=True)
+        problems = await asyncio.to_thread(write_changes, changes, self.home)
+        protected = sum(len(change.servers) for change in changes) - len(problems)
+        print(f"approver: protected {protected} server(s) in {len(changes)} file(s)", file=sys.stderr, flush=True)
+        for problem in problems:
+            print(f"approver: {problem}", file=sys.stderr, flush=True)
+        await self.client_watch.rescan()
+        if problems:
+            self.tray.notify("MCP Approver: some servers were not protected", problems[0], on_click=self.open_clients)
 
     def _notify_waiting(self, request: ApprovalRequest) -> None:
         """Only while the question in front is minimised: on screen, it says "N more waiting" itself, and a
@@ -322,15 +414,25 @@ class DesktopApp:
         else:
             self.open_settings()
 
+    def open_clients(self) -> None:
+        """Settings → Clients with the unprotected servers selected (the tray's entry and its notification)."""
+        self.open_settings()
+        window = self.settings_window
+        if window is not None and window.clients is not None:
+            window.tabs.setCurrentWidget(window.clients)
+            window.clients.select_unprotected()
+
     def open_settings(self) -> None:
         window = self.settings_window
         if window is None:
+            self.clients_page = ClientsPage(self.client_watch, presence=self.presence, log_widening=self._log_settings)
             window = SettingsWindow(
                 self.service.policies,
                 self.service.tools_seen,
                 self.settings,
                 presence=self.presence,
                 definitions=self.service.definitions,
+                clients=self.clients_page,
             )
             window.general.show_settings(self.settings, self.settings_asked)
             window.general.show_lockdown(self.lockdown)
@@ -365,6 +467,9 @@ class DesktopApp:
 
     def close(self) -> None:
         self._problem_timer.stop()
+        self.client_watch.stop()
+        # Deleted by Qt at a safe point: left to Python's garbage collector it can go mid-event and crash.
+        self.client_watch.deleteLater()
         for window in (self.first_run_window, self.settings_window, self.log_viewer):
             if window is not None:
                 window.close()

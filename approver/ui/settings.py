@@ -24,6 +24,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from approver.core.models import Decision
+from approver.ipc.app_start import APP_SETTINGS_NAME
 from approver.platform.durable import write_atomically
 from approver.platform.keystore import KeyStoreError
 from approver.platform.paths import Home
@@ -66,6 +67,11 @@ class AppSettings(BaseModel):
         description="Replace secrets found in tool results before they reach the AI client (the result is "
         "re-serialised, and says so).",
     )
+    start_app_when_needed: bool = Field(
+        default=False,
+        description="A proxy that finds MCP Approver not running, in a desktop session, starts the app and waits "
+        "for it (it never allows more: it only makes a person available).",
+    )
 
 
 WIDENING_WORDS = {
@@ -101,7 +107,7 @@ def changed_values(before: AppSettings, after: AppSettings) -> dict[str, dict[st
 
 
 def settings_file(home: Home) -> Path:
-    return home.config_dir / "app-settings.json"
+    return home.config_dir / APP_SETTINGS_NAME  # proxies read start_app_when_needed from it, without Qt
 
 
 def settings_text(settings: AppSettings) -> bytes:

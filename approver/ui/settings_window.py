@@ -29,6 +29,7 @@ from approver.service.policy_store import PolicyStore
 from approver.service.tool_definitions import ToolDefinitions
 from approver.service.tools_seen import ToolsSeen
 from approver.ui import autostart
+from approver.ui.clients_page import ClientsPage
 from approver.ui.labels import plain_label
 from approver.ui.presence import PresenceGate, Proof
 from approver.ui.presentation import make_visible
@@ -70,6 +71,12 @@ class GeneralPage(QWidget):
         if not autostart.SUPPORTED:
             self.start_at_login.setEnabled(False)
             self.start_at_login.setToolTip("On this system the installer sets up starting at login.")
+        self.start_when_needed = QCheckBox("Start MCP Approver when an AI client needs it and it is not running")
+        self.start_when_needed.setAccessibleName("Start the app when a proxy needs it")
+        self.start_when_needed.setToolTip(
+            "A proxy that finds no MCP Approver starts this app and waits up to 10 s for it; without it, every tool "
+            "call is denied until you start the app."
+        )
         self._presence_widgets()
         self.redact_results = QCheckBox("Redact secrets found in tool results before the AI client gets them")
         self.redact_results.setAccessibleName("Redact secrets in results")
@@ -84,6 +91,7 @@ class GeneralPage(QWidget):
         form.addRow("&When time runs out:", self.deadline_action)
         form.addRow("", self.notifications)
         form.addRow("", self.start_at_login)
+        form.addRow("", self.start_when_needed)
         form.addRow("&Ask for proof that it is you:", self.presence_check)
         form.addRow("", self.redact_results)
         form.addRow("", self.lockdown)
@@ -93,6 +101,7 @@ class GeneralPage(QWidget):
         self.deadline_action.currentIndexChanged.connect(self._emit)
         self.notifications.toggled.connect(self._emit)
         self.start_at_login.toggled.connect(self._emit)
+        self.start_when_needed.toggled.connect(self._emit)
         self.presence_check.currentIndexChanged.connect(self._emit)
         self.redact_results.toggled.connect(self._emit)
         self.confirm_outside_button.clicked.connect(self.confirm_outside)
@@ -137,6 +146,7 @@ class GeneralPage(QWidget):
             self.deadline_action,
             self.notifications,
             self.start_at_login,
+            self.start_when_needed,
             self.presence_check,
             self.redact_results,
         )
@@ -146,6 +156,7 @@ class GeneralPage(QWidget):
         self.deadline_action.setCurrentIndex(self.deadline_action.findData(settings.deadline_action.value))
         self.notifications.setChecked(settings.notifications)
         self.start_at_login.setChecked(settings.start_at_login)
+        self.start_when_needed.setChecked(settings.start_app_when_needed)
         self.presence_check.setCurrentIndex(self.presence_check.findData(settings.presence_check.value))
         self.redact_results.setChecked(settings.redact_results)
         for widget in widgets:
@@ -173,6 +184,7 @@ class GeneralPage(QWidget):
             deadline_action=Decision(self.deadline_action.currentData()),
             notifications=self.notifications.isChecked(),
             start_at_login=self.start_at_login.isChecked(),
+            start_app_when_needed=self.start_when_needed.isChecked(),
             presence_check=PresenceCheck(self.presence_check.currentData()),
             redact_results=self.redact_results.isChecked(),
         )
@@ -465,6 +477,7 @@ class SettingsWindow(QWidget):
         *,
         presence: PresenceGate | None = None,
         definitions: ToolDefinitions | None = None,
+        clients: ClientsPage | None = None,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle(WINDOW_TITLE)
@@ -476,6 +489,9 @@ class SettingsWindow(QWidget):
         self.tabs.addTab(self.rules, "Rules")
         self.tabs.addTab(self.general, "General")
         self.tabs.addTab(self.tools, "Servers and tools")
+        self.clients = clients
+        if clients is not None:
+            self.tabs.addTab(clients, "Clients")
         self.close_button = QPushButton("Close")
         self.close_button.setAccessibleName("Close settings")
         self.close_button.clicked.connect(self.close)

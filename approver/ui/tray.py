@@ -20,6 +20,7 @@ class TrayState:
     pending: int = 0
     lockdown: bool = False
     problems: tuple[str, ...] = field(default_factory=tuple)
+    unprotected: int = 0  # servers clients start without the proxy in front (also one of the problems)
 
     @property
     def look(self) -> TrayLook:
@@ -50,6 +51,7 @@ class TrayActions:
     open_log: Callable[[], None]
     quit: Callable[[], None]
     activate: Callable[[], None]  # a left click on the icon
+    open_clients: Callable[[], None] | None = None  # Settings → Clients, the unprotected servers selected
 
 
 def _pending_label(request: ApprovalRequest, now: float) -> str:
@@ -71,6 +73,8 @@ class Tray:
         self._rebuild_menu()
         self.icon.setContextMenu(self.menu)
         self.icon.activated.connect(self._activated)
+        self.icon.messageClicked.connect(self._message_clicked)
+        self._on_message_click: Callable[[], None] | None = None
         self.show(self.state)
 
     @staticmethod
@@ -85,7 +89,9 @@ class Tray:
         self.icon.setToolTip(state.tooltip())
         self.icon.show()
 
-    def notify(self, title: str, message: str) -> None:
+    def notify(self, title: str, message: str, on_click: Callable[[], None] | None = None) -> None:
+        """`on_click`: what a click on this notification does (a later notification replaces it)."""
+        self._on_message_click = on_click
         self.icon.showMessage(title, message, QSystemTrayIcon.MessageIcon.Information, 8000)
 
     def _rebuild_menu(self) -> None:
@@ -103,10 +109,19 @@ class Tray:
         lockdown.toggled.connect(self.actions.set_lockdown)
         self.menu.addAction(lockdown)
         self.menu.addSeparator()
+        if self.state.unprotected and self.actions.open_clients is not None:
+            count = self.state.unprotected
+            self.menu.addAction(f"{count} server{'s' if count != 1 else ''} not protected: protect…").triggered.connect(
+                self.actions.open_clients
+            )
         self.menu.addAction("Settings…").triggered.connect(self.actions.open_settings)
         self.menu.addAction("Audit log…").triggered.connect(self.actions.open_log)
         self.menu.addSeparator()
         self.menu.addAction("Quit MCP Approver").triggered.connect(self.actions.quit)
+
+    def _message_clicked(self) -> None:
+        if self._on_message_click is not None:
+            self._on_message_click()
 
     def _activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
         if reason in (QSystemTrayIcon.ActivationReason.Trigger, QSystemTrayIcon.ActivationReason.DoubleClick):

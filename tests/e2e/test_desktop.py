@@ -172,19 +172,25 @@ class App:
 
 @contextlib.contextmanager
 def running_app(
-    x_session: XSession, home: ApproverHome, tmp_path: Path, *args: str, first_run: bool = False
+    x_session: XSession,
+    home: ApproverHome,
+    tmp_path: Path,
+    *args: str,
+    first_run: bool = False,
+    env: dict[str, str] | None = None,
 ) -> Iterator[App]:
     """`python -m approver [ARGS]` on the X session, until it has stopped again (by SIGTERM, exiting 0). Unless
-    `first_run`, as a launch after the first: settings saved (start at login off), so no first-run window."""
+    `first_run`, as a launch after the first: settings saved (start at login off), so no first-run window.
+    `env`: more variables (HOME, XDG_CONFIG_HOME) for the app."""
     if not first_run:
         (home.root / "config").mkdir(exist_ok=True)
         (home.root / "config" / "app-settings.json").write_text('{"start_at_login": false}')
     config = tmp_path / "xdg-config"
-    env = x_session.env({**home.env, "XDG_CONFIG_HOME": str(config)})
+    app_env = x_session.env({**home.env, "XDG_CONFIG_HOME": str(config), **(env or {})})
     stderr_path = tmp_path / "app.err"
     with stderr_path.open("wb") as stderr:
-        process = subprocess.Popen([*APPROVER, *args], env=env, stderr=stderr, stdin=subprocess.DEVNULL)
-    running = App(home, env, process, stderr_path, config / "autostart")
+        process = subprocess.Popen([*APPROVER, *args], env=app_env, stderr=stderr, stdin=subprocess.DEVNULL)
+    running = App(home, app_env, process, stderr_path, Path(app_env["XDG_CONFIG_HOME"]) / "autostart")
     try:
         _wait(lambda: "desktop" in running.status() or process.poll() is not None, "the app's service")
         assert process.poll() is None, f"the app exited: {running.stderr}"
@@ -502,3 +508,90 @@ async def test_the_audit_log_window_follows_new_decisions(app: App) -> None:
     await wait_for_window(app.env, f"^MCP Approver — Audit log — {before + 1} entries$")
     await asyncio.sleep(0.5)  # painted
     await screenshot(app.env, "audit-log-following.png")
+
+
+# -- the AI clients' servers: first run protects them; a proxy may start the app --------------------------------
+
+
+async def test_the_first_launch_lists_the_clients_unprotected_servers_and_protect_wraps_them(
+    x_session: XSession, home: ApproverHome, tmp_path: Path
+) -> None:
+    """A fresh machine: Claude Code, Cursor and VS Code each start a server directly. The first-run window lists
+    them checked; Protect wraps them, and the next call through Claude Code's entry meets the gate."""
+    user = tmp_path / "user"
+    config = tmp_path / "xdg-config"
+    server = [APPROVER[0], str(SDK_SERVER)]
+    files = {
+        "Claude Code": user / ".claude.json",
+        "Cursor": user / ".cursor" / "mcp.json",
+        "VS Code": config / "Code" / "User" / "mcp.json",
+    }
+    texts = {
+        "Claude Code": {
+            "numStartups": 3,
+            "mcpServers": {"sdk": {"type": "stdio", "command": server[0], "args": server[1:]}},
+        },
+        "Cursor": {
+            "mcpServers": {"files": {"command": "npx", "args": ["-y", "@modelcontextprotocol/server-filesystem"]}}
+        },
+        "VS Code": {
+            "servers": {"time": {"type": "stdio", "command": "uvx", "args": ["mcp-server-time"]}},
+            "inputs": [],
+        },
+    }
+    for client, path in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(texts[client], indent=2))
+    with running_app(x_session, home, tmp_path, first_run=True, env={"HOME": str(user)}) as app:
+        window = await wait_for_window(app.env, "^MCP Approver — Welcome$")
+        # Listed once the files are read (off the UI thread): the app says so on stderr too.
+        _wait(lambda: "3 servers not protected" in app.stderr, "the servers to be found")
+        await asyncio.sleep(1)  # painted
+        await screenshot(app.env, "first-run-servers-xvfb.png")
+        assert all(path.read_text() == json.dumps(texts[client], indent=2) for client, path in files.items())
+        await press(app.env, window, "Return")  # Protect, with every server checked as it came
+        _wait(lambda: "protected 3 server(s) in 3 file(s)" in app.stderr, "the servers to be protected", timeout=30)
+        entry = json.loads(files["Claude Code"].read_text())["mcpServers"]["sdk"]
+        assert entry["args"][-3:] == ["--", *server] and "proxy" in entry["args"]
+        assert "proxy" in json.loads(files["Cursor"].read_text())["mcpServers"]["files"]["args"]
+        assert "proxy" in json.loads(files["VS Code"].read_text())["servers"]["time"]["args"]
+        # Claude Code's next start of that server goes through the proxy: the call waits for the person.
+        wrapped = Client(
+            StdioServerParameters(command=entry["command"], args=entry["args"], env={**app.env, **entry["env"]}),
+            mode="legacy",
+        )
+        async with wrapped as session:
+            result, _ = await asyncio.gather(
+                session.call_tool("add", {"a": 4, "b": 5}), answer_with(app.env, "ctrl+Return")
+            )
+        assert text_of(result) == "9"
+        [logged] = app.home.log()
+        assert (logged["server"], logged["tool"], logged["actor"]) == ("sdk", "add", "human")
+
+
+def _app_pid(home: ApproverHome) -> int | None:
+    found = re.search(r"pid (\d+), desktop", home.approver("status").stdout)
+    return int(found.group(1)) if found else None
+
+
+async def test_a_proxy_starts_the_app_when_the_person_turned_that_on(
+    x_session: XSession, home: ApproverHome, tmp_path: Path
+) -> None:
+    (home.root / "config").mkdir(exist_ok=True)
+    (home.root / "config" / "app-settings.json").write_text(
+        json.dumps({"start_at_login": False, "start_app_when_needed": True})
+    )
+    env = x_session.env({**home.env, "XDG_CONFIG_HOME": str(tmp_path / "xdg-config")})
+    assert _app_pid(home) is None  # nothing decides yet
+    command = home.proxy_command("sdk", APPROVER[0], SDK_SERVER)
+    client = Client(StdioServerParameters(command=command[0], args=command[1:], env=env), mode="legacy")
+    try:
+        async with client:
+            result, _ = await asyncio.gather(client.call_tool("add", {"a": 1, "b": 1}), answer_with(env, "ctrl+Return"))
+        assert text_of(result) == "2"  # the proxy started the app, which asked the person
+        assert _app_pid(home) is not None
+    finally:
+        pid = _app_pid(home)
+        if pid is not None:
+            os.kill(pid, signal.SIGTERM)
+            _wait(lambda: _app_pid(home) is None, "the started app to stop")

@@ -8,7 +8,7 @@ import asyncio
 import json
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -130,9 +130,9 @@ def test_the_desktop_app_tells_once_and_a_reject_denies_calls_in_the_service(
     shown: list[tuple[str, str]] = []
     tray_notify = app.tray.notify
 
-    def notify_and_record(title: str, message: str) -> None:
+    def notify_and_record(title: str, message: str, on_click: Callable[[], None] | None = None) -> None:
         shown.append((title, message))
-        tray_notify(title, message)  # the real tray message still goes out
+        tray_notify(title, message, on_click)  # the real tray message still goes out
 
     app.tray.notify = notify_and_record  # type: ignore[method-assign]
     [add] = [tool for tool in real_definitions["poisoned"] if tool["name"] == "add"]
