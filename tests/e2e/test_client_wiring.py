@@ -306,6 +306,7 @@ async def test_the_clients_own_clis_run_what_install_wrote_and_calls_are_gated(
     entry = tomllib.loads(files["codex"].read_text())["mcp_servers"]["everything"]
     parameters = StdioServerParameters(command=entry["command"], args=entry["args"], env=entry["env"])
     async with Client(parameters, mode="legacy") as session:
+        await session.list_tools()  # as clients do: the proxy checks arguments against the listed schemas
         allowed = await session.call_tool("echo", {"message": "through the installed entry"})
         assert not allowed.is_error and _text(allowed) == "Echo: through the installed entry"
         denied = await session.call_tool("get-env", {})

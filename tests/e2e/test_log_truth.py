@@ -112,16 +112,18 @@ def raw_calls(home: ApproverHome, *arguments: bytes) -> list[dict[str, Any]]:
 
 
 def test_numbers_the_logs_json_cannot_hold_are_still_recorded(home: ApproverHome, start_service: Any) -> None:
-    start_service({"effect": "allow", "server": "everything", "tool": "get-sum"})
+    start_service({"effect": "allow", "schema": "any", "server": "everything", "tool": "get-sum"})
     huge = 12345678901234567890123
-    replies = raw_calls(home, b'{"a":%d,"b":1}' % huge, b'{"a":1e400,"b":-%d}' % huge)
-    texts = [reply["result"]["content"][0]["text"] for reply in replies]
-    assert texts[0].startswith("The sum of 1.2345678901234568e+22 and 1"), texts
-    assert "received Infinity" in texts[1], texts  # the server's own answer: the call was forwarded, not denied
+    # A number no double can hold (1e400) is refused by the proxy before anything is decided: the server would
+    # read Infinity where the policy reads something else. Integers beyond 2**53 pass, and must be logged.
+    replies = raw_calls(home, b'{"a":%d,"b":1}' % huge, b'{"a":1,"b":-%d}' % huge, b'{"a":1e400,"b":1}')
+    assert replies[0]["result"]["content"][0]["text"].startswith("The sum of 1.2345678901234568e+22 and 1"), replies
+    assert "result" in replies[1], replies  # forwarded: the server answered
+    assert replies[2]["error"]["code"] == -32700, replies  # refused, never forwarded
     allowed = [entry for entry in home.log() if entry["tool"] == "get-sum"]
     assert [entry["decision"] for entry in allowed] == ["allow", "allow"]
     assert allowed[0]["arguments"] == {"a": {"$number": str(huge)}, "b": 1}
-    assert allowed[1]["arguments"] == {"a": {"$number": "Infinity"}, "b": {"$number": str(-huge)}}
+    assert allowed[1]["arguments"] == {"a": 1, "b": {"$number": str(-huge)}}
     verify = home.approver("log", "verify")
     assert verify.returncode == 0, verify.stdout + verify.stderr
 
@@ -141,7 +143,7 @@ def busy_cpu() -> Iterator[None]:
 def test_checkpoint_and_vkey_print_or_fail_loudly_on_a_busy_machine(
     home: ApproverHome, start_service: Any, busy_cpu: None
 ) -> None:
-    start_service({"effect": "allow", "tool": "add"}).stop()
+    start_service({"effect": "allow", "schema": "any", "tool": "add"}).stop()
     deadline = time.monotonic() + 40  # bounded: as many rounds as fit, at least three
     rounds = 0
     while rounds < 3 or (rounds < 8 and time.monotonic() < deadline):
@@ -168,7 +170,7 @@ def test_checkpoint_and_vkey_print_or_fail_loudly_on_a_busy_machine(
 async def test_a_log_moved_or_deleted_while_running_is_noticed_and_never_silently_replaced(
     home: ApproverHome, start_service: Any
 ) -> None:
-    service = start_service({"effect": "allow", "tool": "add"})
+    service = start_service({"effect": "allow", "schema": "any", "tool": "add"})
     async with sdk(home) as client:
         first = await client.call_tool("add", {"a": 1, "b": 2})
         moved = home.root / "moved.jsonl"
@@ -201,8 +203,10 @@ async def test_a_log_moved_or_deleted_while_running_is_noticed_and_never_silentl
     verify = home.approver("log", "verify")
     assert verify.returncode == 0, verify.stdout + verify.stderr
     assert "replaces a log that went missing" in verify.stdout
-    assert "(4 entries at its last checkpoint)" in verify.stdout  # genesis, rules, two allowed calls
-    start_service({"effect": "allow", "tool": "add"})
+    # genesis, rules, two allowed calls, and the outcomes their proxy reported before the log went
+    counted = re.search(r"\((\d+) entries at its last checkpoint\)", verify.stdout)
+    assert counted is not None and int(counted.group(1)) >= 4, verify.stdout
+    start_service({"effect": "allow", "schema": "any", "tool": "add"})
 
 
 def spool_file(home: ApproverHome) -> Path:
@@ -242,7 +246,7 @@ async def test_a_deleted_spool_is_reported_when_its_proxy_comes_back(home: Appro
         alone = await client.call_tool("add", {"a": 1, "b": 2})  # no service: denied, spooled
         assert alone.is_error
         spool_file(home).unlink()  # the agent removes the evidence before the service reads it
-        start_service({"effect": "allow", "tool": "add"})
+        start_service({"effect": "allow", "schema": "any", "tool": "add"})
         later = await client.call_tool("add", {"a": 3, "b": 4})  # the proxy reconnects and says what it spooled
         assert not later.is_error
     alerts = [entry for entry in home.log() if entry.get("kind") == "spool-loss"]

@@ -31,7 +31,7 @@ from tests.conftest import APPROVER, NODE, ROOT, SERVER_EVERYTHING, ApproverHome
 pytestmark = pytest.mark.e2e
 
 IMPOSTOR = ROOT / "tests" / "servers" / "impostor_service.py"
-ALLOW_ECHO = {"effect": "allow", "server": "everything", "tool": "echo", "id": "echo-ok"}
+ALLOW_ECHO = {"effect": "allow", "schema": "any", "server": "everything", "tool": "echo", "id": "echo-ok"}
 MIB = 1024 * 1024
 
 

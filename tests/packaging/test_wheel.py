@@ -27,7 +27,8 @@ def test_the_run_time_files_are_what_the_app_reads() -> None:
     assert "approver/resources/icons/mcp-approver-16.png" in RUN_TIME_FILES
     assert "approver/resources/policy.schema.json" in RUN_TIME_FILES
     assert "approver/resources/mcp-approver.desktop" in RUN_TIME_FILES
-    assert len(RUN_TIME_FILES) == 5 * 7 + 2
+    assert "approver/resources/org.mcp-approver.confirm-presence.policy" in RUN_TIME_FILES
+    assert len(RUN_TIME_FILES) == 5 * 7 + 3  # five icon sets of seven sizes, the schema, the entry, the action
 
 
 def test_the_sdist_and_the_wheel_carry_the_run_time_files(dists: Dists) -> None:
