@@ -248,6 +248,16 @@ def _toml_text(value: Any, like: Any, spelled: dict[str, str]) -> str:
             return spelled[value]
         return str(tomlkit.item(value).as_string())
     parts = [_toml_text(item, None, spelled) for item in value]
+    if isinstance(like, Array):
+        # The elements the change keeps (the server's own command and args, behind or without our wrapper) keep
+        # their own spelling, element by element: one string can be written both "" and '' in the same array.
+        kept = like.unwrap()
+        shared = min(len(kept), len(value))
+        while shared and value[len(value) - shared :] != kept[len(kept) - shared :]:
+            shared -= 1
+        if shared:
+            originals = [item.as_string().strip() for item in list(like)[len(kept) - shared :]]
+            parts[len(value) - shared :] = originals
     if isinstance(like, Array) and "\n" in like.as_string():
         lines = like.as_string().splitlines()
         indent = lines[1][: len(lines[1]) - len(lines[1].lstrip())] if len(lines) > 2 else "    "
